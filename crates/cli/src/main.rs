@@ -1,0 +1,4 @@
+//! The `ggufembed` binary.
+fn main() {
+    println!("ggufembed: under construction");
+}

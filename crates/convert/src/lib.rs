@@ -1,0 +1,1 @@
+//! Hugging Face EmbeddingGemma directory -> GGUF, identical to llama.cpp's converter.

@@ -1,0 +1,1 @@
+//! Compute kernels: the only place for SIMD and `unsafe`.

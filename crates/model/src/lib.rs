@@ -1,0 +1,1 @@
+//! EmbeddingGemma: config from metadata, weights, encoder, pooling, head, `Embedder`.

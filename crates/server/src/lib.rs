@@ -1,0 +1,1 @@
+//! `ggufembed serve`: OpenAI and TEI embedding APIs over axum.

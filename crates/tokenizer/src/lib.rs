@@ -1,0 +1,1 @@
+//! SentencePiece tokenizer built from GGUF `tokenizer.ggml.*` metadata.
