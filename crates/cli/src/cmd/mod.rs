@@ -1,0 +1,8 @@
+//! One module per subcommand. Each has `Args` (clap) and `run(Args) -> Result<ExitCode, CliError>`.
+pub mod bench;
+pub mod convert;
+pub mod embed;
+pub mod inspect;
+pub mod pull;
+pub mod serve;
+pub mod tokenize;

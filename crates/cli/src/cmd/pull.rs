@@ -1,0 +1,10 @@
+//! `ggufembed pull` (pending).
+use crate::error::CliError;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<ExitCode, CliError> {
+    Err(CliError::NotImplemented("pull"))
+}
