@@ -1,0 +1,174 @@
+//! Instruction-set selection: what the CPU supports, and which path runs.
+
+use std::sync::OnceLock;
+
+/// An instruction-set path. Every kernel has an implementation for each variant; a variant
+/// the CPU lacks is never executed (the `*_with` entry points fall back to the best supported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable Rust, the reference every SIMD path is tested against.
+    Scalar,
+    /// AVX2 + FMA + F16C; int8 dot products via `vpmaddubsw` (no VNNI).
+    Avx2,
+    /// AVX2 + FMA + F16C + AVX-VNNI (`vpdpbusd` on ymm).
+    Avx2Vnni,
+    /// AVX-512 F/BW/VL/VNNI (+ AVX2/FMA/F16C): `vpdpbusd` on zmm.
+    Avx512,
+}
+
+impl Isa {
+    /// All paths, from the most portable to the fastest.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512];
+
+    /// The name accepted by `GGUFEMBED_KERNEL` and printed by benchmarks.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2-novnni",
+            Isa::Avx2Vnni => "avx2-vnni",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                    && std::arch::is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Vnni => {
+                Isa::Avx2.is_supported() && std::arch::is_x86_feature_detected!("avxvnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.is_supported()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest path this CPU supports.
+    pub fn best() -> Isa {
+        *Isa::ALL
+            .iter()
+            .rev()
+            .find(|i| i.is_supported())
+            .unwrap_or(&Isa::Scalar)
+    }
+
+    /// `self` if supported, else the best supported path that is not faster than `self`
+    /// would have been (never a path the CPU lacks).
+    pub fn or_supported(self) -> Isa {
+        if self.is_supported() {
+            return self;
+        }
+        *Isa::ALL
+            .iter()
+            .rev()
+            .find(|i| **i <= self && i.is_supported())
+            .unwrap_or(&Isa::Scalar)
+    }
+}
+
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Resolve a `GGUFEMBED_KERNEL` value. Returns the path to use and an optional warning.
+fn resolve(request: Option<&str>) -> (Isa, Option<String>) {
+    let best = Isa::best();
+    let Some(req) = request.map(str::trim).filter(|s| !s.is_empty()) else {
+        return (best, None);
+    };
+    let wanted = match req.to_ascii_lowercase().as_str() {
+        "scalar" => Isa::Scalar,
+        "avx2-novnni" => Isa::Avx2,
+        "avx2" => {
+            if Isa::Avx2Vnni.is_supported() {
+                Isa::Avx2Vnni
+            } else {
+                Isa::Avx2
+            }
+        }
+        "avx2-vnni" => Isa::Avx2Vnni,
+        "avx512" => Isa::Avx512,
+        other => {
+            return (
+                best,
+                Some(format!(
+                    "GGUFEMBED_KERNEL={other:?} is not one of scalar|avx2|avx2-novnni|avx2-vnni|avx512; using {best}"
+                )),
+            )
+        }
+    };
+    let got = wanted.or_supported();
+    let warn = (got != wanted).then(|| {
+        format!("GGUFEMBED_KERNEL={req}: this CPU cannot run the {wanted} path; using {got}")
+    });
+    (got, warn)
+}
+
+/// Which instruction-set path runs: `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512`
+/// forces one (falling back to the best supported path, with a one-time warning on stderr, if the
+/// CPU lacks it); default = the best available. Decided once per process.
+pub fn active_isa() -> Isa {
+    static ACTIVE: OnceLock<Isa> = OnceLock::new();
+    *ACTIVE.get_or_init(|| {
+        let req = std::env::var("GGUFEMBED_KERNEL").ok();
+        let (isa, warn) = resolve(req.as_deref());
+        if let Some(w) = warn {
+            eprintln!("ggufembed: warning: {w}");
+        }
+        isa
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_env_values() {
+        assert_eq!(resolve(None), (Isa::best(), None));
+        assert_eq!(resolve(Some("")).0, Isa::best());
+        assert_eq!(resolve(Some("scalar")), (Isa::Scalar, None));
+        assert_eq!(resolve(Some("SCALAR")), (Isa::Scalar, None));
+        let (isa, warn) = resolve(Some("avx9000"));
+        assert_eq!(isa, Isa::best());
+        assert!(warn.unwrap().contains("avx9000"));
+        for req in ["avx2", "avx2-novnni", "avx2-vnni", "avx512"] {
+            let (isa, warn) = resolve(Some(req));
+            assert!(isa.is_supported(), "{req} resolved to unsupported {isa}");
+            assert_eq!(
+                warn.is_some(),
+                !isa.name().starts_with(req),
+                "{req} -> {isa}"
+            );
+        }
+    }
+
+    #[test]
+    fn fallback_is_supported_and_not_faster() {
+        for isa in Isa::ALL {
+            let got = isa.or_supported();
+            assert!(got.is_supported());
+            assert!(got <= isa);
+            if isa.is_supported() {
+                assert_eq!(got, isa);
+            }
+        }
+        println!("best isa on this CPU: {}", Isa::best());
+    }
+}

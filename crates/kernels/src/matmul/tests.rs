@@ -1,0 +1,335 @@
+use super::*;
+use crate::quant::{Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES};
+use crate::WeightType;
+use half::{bf16, f16};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Random ggml-layout weight bytes.
+pub(crate) fn random_weights(
+    wtype: WeightType,
+    rows: usize,
+    cols: usize,
+    rng: &mut StdRng,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..rows {
+        match wtype {
+            WeightType::F32 => {
+                (0..cols).for_each(|_| out.extend(rng.gen_range(-1.0f32..1.0).to_le_bytes()))
+            }
+            WeightType::F16 => (0..cols)
+                .for_each(|_| out.extend(f16::from_f32(rng.gen_range(-1.0f32..1.0)).to_le_bytes())),
+            WeightType::BF16 => (0..cols).for_each(|_| {
+                out.extend(bf16::from_f32(rng.gen_range(-1.0f32..1.0)).to_le_bytes())
+            }),
+            WeightType::Q8_0 => {
+                for _ in 0..cols / QK {
+                    out.extend(f16::from_f32(rng.gen_range(0.001f32..0.02)).to_le_bytes());
+                    // full i8 range, including -128 (ggml never writes it, but files might)
+                    (0..QK).for_each(|_| out.push(rng.gen::<u8>()));
+                }
+            }
+            WeightType::Q4_0 => {
+                for _ in 0..cols / QK {
+                    out.extend(f16::from_f32(rng.gen_range(0.001f32..0.05)).to_le_bytes());
+                    (0..QK / 2).for_each(|_| out.push(rng.gen::<u8>()));
+                }
+            }
+        }
+    }
+    assert_eq!(out.len(), rows * wtype.row_bytes(cols).unwrap());
+    out
+}
+
+pub(crate) fn random_x(n: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let v: f32 = rng.gen_range(-2.0..2.0);
+            // some outliers and exact zeros, like real activations
+            if i % 97 == 3 {
+                v * 40.0
+            } else if i % 89 == 5 {
+                0.0
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+fn run(w: &PackedMatrix, x: &[f32], n_tok: usize, threads: usize) -> Vec<f32> {
+    let pool = ThreadPool::new(threads);
+    let mut s = MatmulScratch::new(n_tok, w.cols());
+    let mut y = vec![f32::NAN; n_tok * w.rows()];
+    matmul(w, x, n_tok, &mut y, &mut s, &pool);
+    y
+}
+
+/// f64 reference: dequantized weights times (quantized, for int types) activations.
+fn reference(
+    wtype: WeightType,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    n_tok: usize,
+) -> Vec<f64> {
+    let rb = wtype.row_bytes(cols).unwrap();
+    let mut wf = vec![0f32; cols];
+    let mut xr = x.to_vec();
+    if wtype.is_quantized() {
+        let mut q = [0i8; QK];
+        for blk in xr.chunks_exact_mut(QK) {
+            let (d, _) = quantize_block_q8_0(blk, &mut q);
+            for (v, q) in blk.iter_mut().zip(q) {
+                *v = q as f32 * d;
+            }
+        }
+    }
+    let mut y = vec![0f64; n_tok * rows];
+    for r in 0..rows {
+        crate::dequantize_row(wtype, &data[r * rb..(r + 1) * rb], &mut wf).unwrap();
+        for t in 0..n_tok {
+            y[t * rows + r] = (0..cols)
+                .map(|k| wf[k] as f64 * xr[t * cols + k] as f64)
+                .sum();
+        }
+    }
+    y
+}
+
+const ALL_TYPES: [WeightType; 5] = [
+    WeightType::F32,
+    WeightType::F16,
+    WeightType::BF16,
+    WeightType::Q8_0,
+    WeightType::Q4_0,
+];
+
+#[test]
+fn scalar_matches_f64_reference() {
+    let mut rng = StdRng::seed_from_u64(1);
+    for wtype in ALL_TYPES {
+        let (rows, cols, n_tok) = (37, if wtype.is_quantized() { 96 } else { 45 }, 5);
+        let data = random_weights(wtype, rows, cols, &mut rng);
+        let w = PackedMatrix::pack_for(
+            Isa::Scalar,
+            &[WeightRef {
+                wtype,
+                data: &data,
+                rows,
+                cols,
+            }],
+        )
+        .unwrap();
+        assert_eq!(w.is_int8(), wtype.is_quantized());
+        let x = random_x(n_tok * cols, &mut rng);
+        let y = run(&w, &x, n_tok, 1);
+        let r = reference(wtype, &data, rows, cols, &x, n_tok);
+        for (a, b) in y.iter().zip(&r) {
+            assert!(
+                (*a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{wtype:?}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_parts_stack_rows() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let cols = 64;
+    let a = random_weights(WeightType::Q8_0, 5, cols, &mut rng);
+    let b = random_weights(WeightType::Q4_0, 3, cols, &mut rng);
+    let pa = WeightRef {
+        wtype: WeightType::Q8_0,
+        data: &a,
+        rows: 5,
+        cols,
+    };
+    let pb = WeightRef {
+        wtype: WeightType::Q4_0,
+        data: &b,
+        rows: 3,
+        cols,
+    };
+    let x = random_x(3 * cols, &mut rng);
+    for isa in Isa::ALL {
+        let fused = PackedMatrix::pack_for(isa, &[pa, pb]).unwrap();
+        assert_eq!((fused.rows(), fused.cols()), (8, cols));
+        assert!(fused.is_int8() && fused.size_bytes() > 0);
+        let y = run(&fused, &x, 3, 2);
+        let ya = run(&PackedMatrix::pack_for(isa, &[pa]).unwrap(), &x, 3, 1);
+        let yb = run(&PackedMatrix::pack_for(isa, &[pb]).unwrap(), &x, 3, 1);
+        for t in 0..3 {
+            assert_eq!(&y[t * 8..t * 8 + 5], &ya[t * 5..t * 5 + 5]);
+            assert_eq!(&y[t * 8 + 5..t * 8 + 8], &yb[t * 3..t * 3 + 3]);
+        }
+    }
+    // mixed float + quantized parts: f32 math on dequantized weights
+    let f = random_weights(WeightType::F16, 2, cols, &mut rng);
+    let pf = WeightRef {
+        wtype: WeightType::F16,
+        data: &f,
+        rows: 2,
+        cols,
+    };
+    let mixed = PackedMatrix::pack(&[pa, pf]).unwrap();
+    assert!(!mixed.is_int8());
+    assert_eq!(mixed.rows(), 7);
+}
+
+#[test]
+fn pack_rejects_bad_parts() {
+    let d = vec![0u8; 2 * 34];
+    let ok = WeightRef {
+        wtype: WeightType::Q8_0,
+        data: &d,
+        rows: 2,
+        cols: 32,
+    };
+    assert_eq!(PackedMatrix::pack(&[]).unwrap_err(), KernelError::NoParts);
+    let other = WeightRef {
+        cols: 64,
+        rows: 1,
+        ..ok
+    };
+    assert!(matches!(
+        PackedMatrix::pack(&[ok, other]),
+        Err(KernelError::ColsMismatch { part: 1, .. })
+    ));
+    let short = WeightRef {
+        data: &d[..67],
+        ..ok
+    };
+    let e = PackedMatrix::pack(&[short]).unwrap_err();
+    assert!(
+        e.to_string().contains("needs 68 bytes of data, got 67"),
+        "{e}"
+    );
+    let unaligned = WeightRef {
+        cols: 17,
+        rows: 4,
+        ..ok
+    };
+    assert!(matches!(
+        PackedMatrix::pack(&[unaligned]),
+        Err(KernelError::BadBlockAlignment { .. })
+    ));
+    let empty = WeightRef {
+        rows: 0,
+        data: &[],
+        ..ok
+    };
+    assert!(matches!(
+        PackedMatrix::pack(&[empty]),
+        Err(KernelError::EmptyMatrix { .. })
+    ));
+    assert_eq!(Q8_0_BLOCK_BYTES, 34);
+    assert_eq!(Q4_0_BLOCK_BYTES, 18);
+}
+
+/// Every path gives bit-identical results to the scalar reference, for odd shapes.
+#[test]
+fn simd_paths_match_scalar_bit_exactly() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for wtype in ALL_TYPES {
+        for &(rows, cols, n_tok) in &[
+            (1, 32, 1),
+            (17, 64, 7),
+            (45, 96, 13),
+            (70, 160, 3),
+            (33, 288, 20),
+        ] {
+            let cols = if wtype.is_quantized() { cols } else { cols + 3 };
+            let data = random_weights(wtype, rows, cols, &mut rng);
+            let part = [WeightRef {
+                wtype,
+                data: &data,
+                rows,
+                cols,
+            }];
+            let x = random_x(n_tok * cols, &mut rng);
+            let want = run(
+                &PackedMatrix::pack_for(Isa::Scalar, &part).unwrap(),
+                &x,
+                n_tok,
+                1,
+            );
+            for isa in Isa::ALL {
+                if !isa.is_supported() {
+                    println!("skipping {isa}: not supported by this CPU");
+                    continue;
+                }
+                let w = PackedMatrix::pack_for(isa, &part).unwrap();
+                assert_eq!(w.isa(), isa);
+                let got = run(&w, &x, n_tok, 2);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa} {wtype:?} {rows}x{cols} n_tok={n_tok} differs from scalar"
+                );
+            }
+        }
+    }
+}
+
+/// A row's output is bit-identical alone, at any position of batches of odd sizes, and for
+/// 1/2/3 threads.
+#[test]
+fn batch_and_thread_invariance() {
+    let mut rng = StdRng::seed_from_u64(4);
+    for wtype in [WeightType::Q8_0, WeightType::Q4_0, WeightType::F32] {
+        let (rows, cols) = (83, 192);
+        let data = random_weights(wtype, rows, cols, &mut rng);
+        let part = [WeightRef {
+            wtype,
+            data: &data,
+            rows,
+            cols,
+        }];
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            let w = PackedMatrix::pack_for(isa, &part).unwrap();
+            let probe = random_x(cols, &mut rng);
+            let alone = run(&w, &probe, 1, 1);
+            for n_tok in [2, 5, 7, 13, 25] {
+                for pos in [0, n_tok / 2, n_tok - 1] {
+                    let mut x = random_x(n_tok * cols, &mut rng);
+                    x[pos * cols..(pos + 1) * cols].copy_from_slice(&probe);
+                    for threads in [1, 2, 3] {
+                        let y = run(&w, &x, n_tok, threads);
+                        let row = &y[pos * rows..(pos + 1) * rows];
+                        assert!(
+                            row.iter()
+                                .zip(&alone)
+                                .all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{isa} {wtype:?}: n_tok={n_tok} pos={pos} threads={threads}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn scratch_grows_when_undersized_and_zero_tokens_is_noop() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let data = random_weights(WeightType::Q8_0, 4, 64, &mut rng);
+    let w = PackedMatrix::pack(&[WeightRef {
+        wtype: WeightType::Q8_0,
+        data: &data,
+        rows: 4,
+        cols: 64,
+    }])
+    .unwrap();
+    let pool = ThreadPool::new(1);
+    let mut s = MatmulScratch::new(1, 32);
+    let x = random_x(3 * 64, &mut rng);
+    let mut y = vec![0f32; 12];
+    matmul(&w, &x, 3, &mut y, &mut s, &pool);
+    assert_eq!(y, run(&w, &x, 3, 1));
+    matmul(&w, &[], 0, &mut [], &mut s, &pool);
+}

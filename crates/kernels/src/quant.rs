@@ -1,0 +1,228 @@
+//! Weight formats (ggml layouts), dequantization, and the Q8_0 activation quantizer.
+
+use crate::KernelError;
+use half::{bf16, f16};
+
+/// Block length of Q8_0 / Q4_0 (and of the activation quantization).
+pub const QK: usize = 32;
+/// Bytes of one Q8_0 block: f16 scale + 32 i8.
+pub const Q8_0_BLOCK_BYTES: usize = 2 + QK;
+/// Bytes of one Q4_0 block: f16 scale + 16 bytes of nibbles.
+pub const Q4_0_BLOCK_BYTES: usize = 2 + QK / 2;
+
+/// Element type of a weight matrix, in ggml's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WeightType {
+    F32,
+    F16,
+    BF16,
+    /// Blocks of 32: f16 `d` then 32 i8 `q`; value = q * d.
+    Q8_0,
+    /// Blocks of 32: f16 `d` then 16 bytes; value = (nibble - 8) * d. Low nibbles are
+    /// elements 0..16 of the block, high nibbles elements 16..32.
+    Q4_0,
+}
+
+impl WeightType {
+    /// Elements per block (1 for float types).
+    pub fn block_size(self) -> usize {
+        match self {
+            WeightType::F32 | WeightType::F16 | WeightType::BF16 => 1,
+            WeightType::Q8_0 | WeightType::Q4_0 => QK,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            WeightType::F32 => 4,
+            WeightType::F16 | WeightType::BF16 => 2,
+            WeightType::Q8_0 => Q8_0_BLOCK_BYTES,
+            WeightType::Q4_0 => Q4_0_BLOCK_BYTES,
+        }
+    }
+
+    /// Whether the type is block-quantized (int8 dot products in [`crate::matmul`]).
+    pub fn is_quantized(self) -> bool {
+        self.block_size() > 1
+    }
+
+    /// Bytes of one row of `cols` elements, or `None` if `cols` is not a multiple of the block.
+    pub fn row_bytes(self, cols: usize) -> Option<usize> {
+        cols.is_multiple_of(self.block_size())
+            .then(|| cols / self.block_size() * self.block_bytes())
+    }
+}
+
+/// A weight matrix in ggml layout: `rows` rows (output features) of `cols` elements (input
+/// features), i.e. GGUF shape `[cols, rows]`. `data` = rows * row_bytes(cols).
+#[derive(Debug, Clone, Copy)]
+pub struct WeightRef<'a> {
+    pub wtype: WeightType,
+    pub data: &'a [u8],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+#[inline]
+pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Dequantize one row of `out.len()` values stored as `wtype` in `data`.
+pub fn dequantize_row(wtype: WeightType, data: &[u8], out: &mut [f32]) -> Result<(), KernelError> {
+    let cols = out.len();
+    let expected = wtype.row_bytes(cols);
+    if expected != Some(data.len()) {
+        return Err(KernelError::RowLength {
+            wtype,
+            cols,
+            expected: expected.unwrap_or(0),
+            got: data.len(),
+        });
+    }
+    match wtype {
+        WeightType::F32 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        WeightType::F16 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *o = f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        WeightType::BF16 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *o = bf16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        WeightType::Q8_0 | WeightType::Q4_0 => {
+            let mut q = [0i8; QK];
+            for (b, o) in out.chunks_exact_mut(QK).enumerate() {
+                let d = block_ints(wtype, data, b, &mut q);
+                for (o, &q) in o.iter_mut().zip(&q) {
+                    *o = q as f32 * d;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Integer values and f32 scale of block `b` of a Q8_0/Q4_0 row.
+pub(crate) fn block_ints(wtype: WeightType, row: &[u8], b: usize, q: &mut [i8; QK]) -> f32 {
+    match wtype {
+        WeightType::Q8_0 => {
+            let blk = &row[b * Q8_0_BLOCK_BYTES..(b + 1) * Q8_0_BLOCK_BYTES];
+            for (q, &v) in q.iter_mut().zip(&blk[2..]) {
+                *q = v as i8;
+            }
+            f16_at(blk, 0)
+        }
+        WeightType::Q4_0 => {
+            let blk = &row[b * Q4_0_BLOCK_BYTES..(b + 1) * Q4_0_BLOCK_BYTES];
+            for (j, &v) in blk[2..].iter().enumerate() {
+                q[j] = (v & 0x0f) as i8 - 8;
+                q[j + QK / 2] = (v >> 4) as i8 - 8;
+            }
+            f16_at(blk, 0)
+        }
+        _ => unreachable!("block_ints called on float type {wtype:?}"),
+    }
+}
+
+/// Quantize one 32-value block exactly like ggml's `quantize_row_q8_0_ref`:
+/// `d = amax / 127`, `q = roundf(x * (1/d))` (ties away from zero); the scale is stored as f16,
+/// so the returned scale is the f16-rounded `d`. Returns `(d, sum of q)`.
+pub(crate) fn quantize_block_q8_0(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+    debug_assert_eq!(x.len(), QK);
+    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in q.iter_mut().zip(x) {
+        let r = (v * id).round() as i32;
+        *q = r as i8;
+        sum += r;
+    }
+    (f16::from_f32(d).to_f32(), sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_bytes_and_errors() {
+        assert_eq!(WeightType::Q8_0.row_bytes(64), Some(68));
+        assert_eq!(WeightType::Q4_0.row_bytes(64), Some(36));
+        assert_eq!(WeightType::F16.row_bytes(3), Some(6));
+        assert_eq!(WeightType::Q8_0.row_bytes(33), None);
+        let mut out = [0f32; 32];
+        let e = dequantize_row(WeightType::Q8_0, &[0u8; 33], &mut out).unwrap_err();
+        assert!(e.to_string().contains("needs 34 bytes, got 33"), "{e}");
+        let mut out = [0f32; 33];
+        assert!(dequantize_row(WeightType::Q4_0, &[0u8; 18], &mut out).is_err());
+    }
+
+    #[test]
+    fn dequantize_known_blocks() {
+        // Q8_0: d = 0.5, q = -16..16
+        let mut blk = f16::from_f32(0.5).to_le_bytes().to_vec();
+        blk.extend((0..32).map(|i| (i as i8 - 16) as u8));
+        let mut out = [0f32; 32];
+        dequantize_row(WeightType::Q8_0, &blk, &mut out).unwrap();
+        for (i, v) in out.iter().enumerate() {
+            assert_eq!(*v, (i as f32 - 16.0) * 0.5);
+        }
+        // Q4_0: d = 2, byte j holds element j (low) and j+16 (high)
+        let mut blk = f16::from_f32(2.0).to_le_bytes().to_vec();
+        blk.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        dequantize_row(WeightType::Q4_0, &blk, &mut out).unwrap();
+        for j in 0..16 {
+            assert_eq!(out[j], (j as f32 - 8.0) * 2.0);
+            assert_eq!(out[j + 16], ((15 - j) as f32 - 8.0) * 2.0);
+        }
+        // F16 / BF16 / F32
+        let vals = [1.5f32, -2.25, 0.0, 65504.0];
+        let b: Vec<u8> = vals
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
+        let mut out = [0f32; 4];
+        dequantize_row(WeightType::F16, &b, &mut out).unwrap();
+        assert_eq!(out, vals);
+        let b: Vec<u8> = vals
+            .iter()
+            .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
+            .collect();
+        dequantize_row(WeightType::BF16, &b, &mut out).unwrap();
+        assert_eq!(&out[..3], &vals[..3]);
+        let b: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        dequantize_row(WeightType::F32, &b, &mut out).unwrap();
+        assert_eq!(out, vals);
+    }
+
+    #[test]
+    fn quantize_matches_ggml_reference() {
+        let x: Vec<f32> = (0..32).map(|i| (i as f32 - 10.3) * 0.37).collect();
+        let mut q = [0i8; 32];
+        let (d, s) = quantize_block_q8_0(&x, &mut q);
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert_eq!(d, f16::from_f32(amax / 127.0).to_f32());
+        assert_eq!(q.iter().map(|&v| v as i32).sum::<i32>(), s);
+        assert_eq!(q.iter().map(|v| v.unsigned_abs()).max(), Some(127));
+        // ties round away from zero: 0.5*d -> 1
+        let mut x = [0f32; 32];
+        x[0] = 127.0;
+        x[1] = 0.5;
+        x[2] = -0.5;
+        x[3] = 1.5;
+        quantize_block_q8_0(&x, &mut q);
+        assert_eq!(&q[..4], &[127, 1, -1, 2]);
+        let (d, s) = quantize_block_q8_0(&[0f32; 32], &mut q);
+        assert_eq!((d, s), (0.0, 0));
+        assert!(q.iter().all(|&v| v == 0));
+    }
+}
