@@ -1,11 +1,29 @@
 //! GGUF v2/v3 reader (zero-copy over mmap) and writer.
 //!
-//! API CONTRACT (other crates build on these names; implementation pending):
-//! - `GgmlType` (ids as in ggml.h; `block_size()`, `type_size()`, `name()`, `row_bytes(n)`).
-//! - `Value` / `Array`: the 13 GGUF metadata value types.
-//! - `GgufFile::open(path)`, `GgufFile::from_bytes(Vec<u8>)`, `metadata()`, `get(key)`,
-//!   typed getters `get_u32/get_u64/get_f32/get_bool/get_str/get_str_array/get_f32_array/get_i32_array`
-//!   (errors name the key), `tensors() -> &[TensorInfo]`, `tensor(name) -> Option<TensorView>`.
-//! - `GgufWriter`: `new(alignment)`, `add_kv`, `add_tensor(name, type, shape)`,
-//!   `write(out, |i| -> Result<Vec<u8>, E>)` streaming tensor data in order.
-//! - `GgufError`: one typed error naming the key, tensor or byte offset.
+//! - [`GgufFile::open`] memory-maps a file and validates everything ggml's loader validates (and
+//!   a little more); metadata is decoded at open, tensor data is borrowed from the map.
+//! - [`GgufWriter`] writes v3 files with aligned tensor data, streaming the data tensor by tensor.
+//! - [`GgufError`] names the key, tensor or byte offset that failed.
+
+mod cursor;
+mod error;
+mod parse;
+mod reader;
+mod tensor;
+mod types;
+mod value;
+mod writer;
+
+pub use error::GgufError;
+pub use parse::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH};
+pub use reader::GgufFile;
+pub use tensor::{TensorInfo, TensorView, MAX_DIMS, MAX_ELEMENTS, MAX_NAME_LEN};
+pub use types::GgmlType;
+pub use value::{Array, Value};
+pub use writer::GgufWriter;
+
+/// Lower-case hex SHA-256 of `bytes` (tensor data fingerprints in `inspect --hashes` and tests).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
