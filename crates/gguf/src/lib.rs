@@ -7,6 +7,7 @@
 
 mod cursor;
 mod error;
+pub mod mmap;
 mod parse;
 mod reader;
 mod tensor;

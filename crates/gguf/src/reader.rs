@@ -48,12 +48,7 @@ impl GgufFile {
         let storage = if len == 0 {
             Storage::Owned(Vec::new()) // mmap of an empty file is an error on some systems
         } else {
-            // SAFETY: the map is read-only and private to this process. Its contents are only
-            // ever read as plain bytes (every value is decoded with bounds checks), so even a
-            // concurrent modification of the file by another process cannot produce invalid Rust
-            // values; at worst it yields different bytes. Truncating the file while it is mapped
-            // would fault, which memory-mapping model files (as llama.cpp does) accepts.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            let map = crate::mmap::map_file(&file).map_err(io)?;
             Storage::Mmap(map)
         };
         Self::from_storage(storage)
