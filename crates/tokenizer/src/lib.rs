@@ -1,1 +1,228 @@
-//! SentencePiece tokenizer built from GGUF `tokenizer.ggml.*` metadata.
+//! SentencePiece tokenizer built from GGUF `tokenizer.ggml.*` metadata alone (model "llama").
+//!
+//! It reproduces the Hugging Face `tokenizer.json` pipeline that sentence-transformers uses for
+//! Gemma 3 / EmbeddingGemma, token for token:
+//!
+//! 1. **Added tokens.** Control, user-defined and unknown pieces spelled in the raw text
+//!    (`<eos>`, `<start_of_turn>`, `\n\n`, `<table>`, a literal `▁▁` ...) are matched first,
+//!    leftmost-longest, and become those tokens ([`special`]).
+//! 2. **Normalization.** In the text between them every space becomes `▁` (no dummy prefix unless
+//!    `add_space_prefix`).
+//! 3. **BPE.** Each stretch starts as one symbol per character (unknown characters fall back to
+//!    `<0xNN>` byte tokens) and adjacent symbols merge in Hugging Face's merge-rank order, which is
+//!    derived from the piece scores ([`bpe`]).
+//! 4. `BOS` / `EOS` are added per `add_bos_token` / `add_eos_token`.
+//!
+//! [`Tokenizer::decode`] inverts it (`▁` → space, byte tokens → UTF-8), [`truncate`] applies the
+//! sentence-transformers truncation rule, and [`prompts`] resolves the model's named prompts.
+
+mod bpe;
+mod decode;
+mod error;
+mod load;
+pub mod prompts;
+mod special;
+mod vocab;
+
+pub use error::TokenizerError;
+pub use load::SpmVocab;
+
+use std::cell::RefCell;
+
+/// GGUF / llama.cpp token types (`tokenizer.ggml.token_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TokenType {
+    /// 0 in some files (undefined); treated like `Normal`.
+    Undefined = 0,
+    Normal = 1,
+    Unknown = 2,
+    Control = 3,
+    UserDefined = 4,
+    Unused = 5,
+    Byte = 6,
+}
+
+impl TokenType {
+    pub fn from_i32(v: i32) -> Option<TokenType> {
+        Some(match v {
+            0 => TokenType::Undefined,
+            1 => TokenType::Normal,
+            2 => TokenType::Unknown,
+            3 => TokenType::Control,
+            4 => TokenType::UserDefined,
+            5 => TokenType::Unused,
+            6 => TokenType::Byte,
+            _ => return None,
+        })
+    }
+
+    /// Whether Hugging Face treats pieces of this type as "added tokens": matched verbatim in the
+    /// raw text before normalization and BPE.
+    pub fn is_added(self) -> bool {
+        matches!(
+            self,
+            TokenType::Control | TokenType::UserDefined | TokenType::Unknown
+        )
+    }
+}
+
+/// A SentencePiece (GGUF model "llama") tokenizer. Immutable after load; `Sync`, so one instance
+/// can serve many threads (each thread keeps its own scratch buffers).
+pub struct Tokenizer {
+    vocab: vocab::Vocab,
+    added: special::AddedTokens,
+    bpe: bpe::BpeModel,
+    bos_id: u32,
+    eos_id: u32,
+    unk_id: Option<u32>,
+    pad_id: Option<u32>,
+    add_bos: bool,
+    add_eos: bool,
+    add_space_prefix: bool,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<bpe::Scratch> = RefCell::new(bpe::Scratch::default());
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer from a GGUF file's `tokenizer.ggml.*` metadata.
+    pub fn from_gguf(file: &gguf::GgufFile) -> Result<Tokenizer, TokenizerError> {
+        load::from_gguf(file)
+    }
+
+    /// Builds the tokenizer from plain vectors (what `from_gguf` reads).
+    pub fn from_vocab(v: &SpmVocab<'_>) -> Result<Tokenizer, TokenizerError> {
+        load::from_vocab(v)
+    }
+
+    /// Token ids for `text`, with BOS/EOS per the metadata flags.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// Clears `out`, then fills it as [`Tokenizer::encode`] would. Reuses per-thread buffers.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        out.clear();
+        if self.add_bos {
+            out.push(self.bos_id);
+        }
+        self.encode_content(text, out);
+        if self.add_eos {
+            out.push(self.eos_id);
+        }
+    }
+
+    /// Appends the ids of `text` to `out` without BOS/EOS.
+    pub fn encode_content(&self, text: &str, out: &mut Vec<u32>) {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => self.encode_with(text, out, &mut scratch),
+            // Only reachable if encoding re-entered itself on this thread; use fresh buffers.
+            Err(_) => self.encode_with(text, out, &mut bpe::Scratch::default()),
+        })
+    }
+
+    fn encode_with(&self, text: &str, out: &mut Vec<u32>, scratch: &mut bpe::Scratch) {
+        let mut at_start = true;
+        self.added.split(text, |piece| {
+            match piece {
+                special::Piece::Added(id) => out.push(id),
+                special::Piece::Text(seg) => {
+                    let prefix = self.add_space_prefix && at_start;
+                    self.bpe
+                        .encode_segment(&self.vocab, seg, prefix, self.unk_id, scratch, out);
+                }
+            }
+            at_start = false;
+        });
+    }
+
+    /// Text for `ids`: `▁` → space, byte tokens → UTF-8 (invalid runs → U+FFFD per byte), as the
+    /// Hugging Face decoder with `skip_special_tokens=True`: BOS, EOS, PAD and UNK are skipped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        decode::decode(self, ids)
+    }
+
+    /// The piece for `id` as Hugging Face spells it (`▁hello`, `<0x0A>`, `<eos>`).
+    pub fn piece(&self, id: u32) -> Option<&str> {
+        self.vocab.piece(id)
+    }
+
+    /// The id of a piece spelled exactly as [`Tokenizer::piece`] returns it.
+    pub fn piece_id(&self, piece: &str) -> Option<u32> {
+        self.vocab.lookup(piece.as_bytes())
+    }
+
+    pub fn token_type(&self, id: u32) -> Option<TokenType> {
+        self.vocab.token_type(id)
+    }
+
+    pub fn bos_id(&self) -> u32 {
+        self.bos_id
+    }
+    pub fn eos_id(&self) -> u32 {
+        self.eos_id
+    }
+    pub fn unk_id(&self) -> Option<u32> {
+        self.unk_id
+    }
+    pub fn pad_id(&self) -> Option<u32> {
+        self.pad_id
+    }
+    pub fn add_bos(&self) -> bool {
+        self.add_bos
+    }
+    pub fn add_eos(&self) -> bool {
+        self.add_eos
+    }
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+}
+
+/// sentence-transformers truncation: keep BOS + the first `max_tokens - 2` content tokens + EOS.
+/// Returns true if it cut.
+///
+/// `ids` is an encoded sequence. If it ends with `eos_id` the EOS is kept at the end of the cut
+/// sequence; otherwise (a tokenizer without add_eos) the sequence is simply cut to `max_tokens`.
+/// The result never has more than `max_tokens` ids.
+pub fn truncate(ids: &mut Vec<u32>, max_tokens: usize, eos_id: u32) -> bool {
+    if ids.len() <= max_tokens {
+        return false;
+    }
+    let ends_with_eos = ids.last() == Some(&eos_id);
+    if ends_with_eos && max_tokens >= 1 {
+        ids.truncate(max_tokens - 1);
+        ids.push(eos_id);
+    } else {
+        ids.truncate(max_tokens);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_keeps_bos_and_eos() {
+        let mut ids = vec![2, 10, 11, 12, 13, 1];
+        assert!(truncate(&mut ids, 4, 1));
+        assert_eq!(ids, vec![2, 10, 11, 1]);
+        let mut ids = vec![2, 10, 1];
+        assert!(!truncate(&mut ids, 3, 1));
+        assert_eq!(ids, vec![2, 10, 1]);
+        let mut ids = vec![2, 10, 11, 1];
+        assert!(truncate(&mut ids, 2, 1));
+        assert_eq!(ids, vec![2, 1]);
+        let mut ids = vec![2, 10, 11];
+        assert!(truncate(&mut ids, 2, 1));
+        assert_eq!(ids, vec![2, 10]);
+        let mut ids = vec![2, 10, 1];
+        assert!(truncate(&mut ids, 0, 1));
+        assert!(ids.is_empty());
+    }
+}

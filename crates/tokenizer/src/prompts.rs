@@ -1,0 +1,180 @@
+//! Named prompts (sentence-transformers `prompts`): the text prepended before tokenization.
+//!
+//! A GGUF may carry its own set as string keys `ggufembed.prompt.<name>`; otherwise the
+//! EmbeddingGemma built-ins apply. Names match case-insensitively, with spaces, underscores and
+//! hyphens equivalent (`Retrieval-query` = `retrieval_query` = `retrieval query`).
+
+use crate::TokenizerError;
+
+/// Key prefix of prompts stored in a GGUF file.
+pub const GGUF_PROMPT_PREFIX: &str = "ggufembed.prompt.";
+
+/// The document prompt's fixed start; a title replaces `none`.
+const DOCUMENT_PREFIX: &str = "title: none | text: ";
+
+/// EmbeddingGemma's prompts (its `config_sentence_transformers.json`, plus the two task prompts
+/// from the model card).
+pub fn builtin_prompts() -> &'static [(&'static str, &'static str)] {
+    &[
+        ("query", "task: search result | query: "),
+        ("document", "title: none | text: "),
+        ("BitextMining", "task: search result | query: "),
+        ("Clustering", "task: clustering | query: "),
+        ("Classification", "task: classification | query: "),
+        ("InstructionRetrieval", "task: code retrieval | query: "),
+        ("MultilabelClassification", "task: classification | query: "),
+        ("PairClassification", "task: sentence similarity | query: "),
+        ("Reranking", "task: search result | query: "),
+        ("Retrieval", "task: search result | query: "),
+        ("Retrieval-query", "task: search result | query: "),
+        ("Retrieval-document", "title: none | text: "),
+        ("STS", "task: sentence similarity | query: "),
+        ("Summarization", "task: summarization | query: "),
+        ("question answering", "task: question answering | query: "),
+        ("fact checking", "task: fact checking | query: "),
+    ]
+}
+
+/// The prompts stored in `file` as `ggufembed.prompt.<name>` strings (file order), or the
+/// built-ins when the file has none.
+pub fn prompts_from_gguf(file: &gguf::GgufFile) -> Vec<(String, String)> {
+    let from_file: Vec<(String, String)> = file
+        .metadata()
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix(GGUF_PROMPT_PREFIX)?;
+            match value {
+                gguf::Value::String(text) if !name.is_empty() => {
+                    Some((name.to_string(), text.clone()))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    if from_file.is_empty() {
+        builtin_prompts()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()
+    } else {
+        from_file
+    }
+}
+
+/// Canonical form of a prompt name for matching.
+fn same_name(a: &str, b: &str) -> bool {
+    let norm = |c: char| match c {
+        ' ' | '-' | '_' => '_',
+        c => c,
+    };
+    let mut a = a.trim().chars().flat_map(char::to_lowercase).map(norm);
+    let mut b = b.trim().chars().flat_map(char::to_lowercase).map(norm);
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (x, y) if x == y => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// The prompt text for `name` from `file_prompts` (as [`prompts_from_gguf`] returns them; the
+/// built-ins if empty). With a `title`, the document prompt becomes `title: {title} | text: `;
+/// a title with any other prompt is an error.
+pub fn resolve_prompt(
+    file_prompts: &[(String, String)],
+    name: &str,
+    title: Option<&str>,
+) -> Result<String, TokenizerError> {
+    let found: Option<&str> = if file_prompts.is_empty() {
+        builtin_prompts()
+            .iter()
+            .find(|(n, _)| same_name(n, name))
+            .map(|(_, t)| *t)
+    } else {
+        file_prompts
+            .iter()
+            .find(|(n, _)| same_name(n, name))
+            .map(|(_, t)| t.as_str())
+    };
+    let Some(text) = found else {
+        let known: Vec<&str> = if file_prompts.is_empty() {
+            builtin_prompts().iter().map(|(n, _)| *n).collect()
+        } else {
+            file_prompts.iter().map(|(n, _)| n.as_str()).collect()
+        };
+        return Err(TokenizerError::UnknownPrompt {
+            name: name.to_string(),
+            known: known.join(", "),
+        });
+    };
+    match title {
+        None => Ok(text.to_string()),
+        Some(title) => match text.strip_prefix(DOCUMENT_PREFIX) {
+            Some(rest) => Ok(format!("title: {title} | text: {rest}")),
+            None => Err(TokenizerError::TitleWithoutDocumentPrompt {
+                name: name.to_string(),
+                text: text.to_string(),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_loosely() {
+        let q = resolve_prompt(&[], "QUERY", None).unwrap();
+        assert_eq!(q, "task: search result | query: ");
+        for n in ["retrieval query", "Retrieval_Query", "retrieval-query"] {
+            assert_eq!(resolve_prompt(&[], n, None).unwrap(), q, "{n}");
+        }
+        assert_eq!(
+            resolve_prompt(&[], "Question-Answering", None).unwrap(),
+            "task: question answering | query: "
+        );
+        assert_eq!(
+            resolve_prompt(&[], "fact_checking", None).unwrap(),
+            "task: fact checking | query: "
+        );
+        assert!(resolve_prompt(&[], "retrievalquery", None).is_err());
+    }
+
+    #[test]
+    fn title_only_with_document_prompts() {
+        assert_eq!(
+            resolve_prompt(&[], "document", Some("My Doc")).unwrap(),
+            "title: My Doc | text: "
+        );
+        assert_eq!(
+            resolve_prompt(&[], "Retrieval-document", Some("x")).unwrap(),
+            "title: x | text: "
+        );
+        assert_eq!(
+            resolve_prompt(&[], "document", None).unwrap(),
+            "title: none | text: "
+        );
+        let e = resolve_prompt(&[], "query", Some("x")).unwrap_err();
+        assert!(e.to_string().contains("title"), "{e}");
+    }
+
+    #[test]
+    fn unknown_name_lists_known_ones() {
+        let e = resolve_prompt(&[], "nope", None).unwrap_err().to_string();
+        assert!(
+            e.contains("nope") && e.contains("query") && e.contains("fact checking"),
+            "{e}"
+        );
+        let file = vec![("mine".to_string(), "task: mine | query: ".to_string())];
+        assert_eq!(
+            resolve_prompt(&file, "MINE", None).unwrap(),
+            "task: mine | query: "
+        );
+        let e = resolve_prompt(&file, "query", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mine") && !e.contains("fact checking"), "{e}");
+    }
+}

@@ -1,0 +1,91 @@
+//! Token-for-token parity with the Hugging Face tokenizer on the reference files, loading the
+//! tokenizer from the real GGUF.
+
+use std::sync::OnceLock;
+use tokenizer::Tokenizer;
+
+fn tok() -> &'static Tokenizer {
+    static T: OnceLock<Tokenizer> = OnceLock::new();
+    T.get_or_init(|| {
+        let path = testkit::q8_0_model();
+        let file = gguf::GgufFile::open(&path).expect("open model");
+        Tokenizer::from_gguf(&file).expect("tokenizer from gguf")
+    })
+}
+
+fn show(t: &Tokenizer, ids: &[u32]) -> String {
+    ids.iter()
+        .map(|&i| format!("{i}:{:?}", t.piece(i).unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn parity_lines_match_hugging_face() {
+    let t = tok();
+    let lines = testkit::tokenizer_parity();
+    assert!(lines.len() >= 3000, "parity file has {} lines", lines.len());
+    let mut bad = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let got = t.encode(&l.text);
+        if got != l.token_ids {
+            bad.push(format!(
+                "line {}: {:?}\n  want {}\n  got  {}",
+                i + 1,
+                l.text.chars().take(200).collect::<String>(),
+                show(t, &l.token_ids),
+                show(t, &got)
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} lines differ:\n{}",
+        bad.len(),
+        lines.len(),
+        bad.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn corpus_with_prompts_matches_hugging_face() {
+    let t = tok();
+    let corpus = testkit::corpus();
+    let want = testkit::corpus_tokens();
+    assert_eq!(corpus.len(), want.len());
+    let mut n_bad = 0;
+    for (c, w) in corpus.iter().zip(&want) {
+        assert_eq!(c.id, w.id);
+        let prompt = match &c.prompt_name {
+            Some(name) => tokenizer::prompts::resolve_prompt(&[], name, None).unwrap(),
+            None => String::new(),
+        };
+        let got = t.encode(&format!("{prompt}{}", c.text));
+        if got != w.token_ids {
+            n_bad += 1;
+            eprintln!(
+                "id {}: {:?}\n  want {}\n  got  {}",
+                c.id,
+                c.text.chars().take(200).collect::<String>(),
+                show(t, &w.token_ids),
+                show(t, &got)
+            );
+        }
+    }
+    assert_eq!(n_bad, 0, "{n_bad} corpus entries differ");
+}
+
+#[test]
+fn decode_round_trips_parity_lines() {
+    let t = tok();
+    for (i, l) in testkit::tokenizer_parity().iter().enumerate() {
+        let text = t.decode(&l.token_ids).unwrap();
+        // A literal `▁` in the input decodes as a space (the tokenizer cannot tell them apart),
+        // and special tokens spelled in the text are skipped like BOS/EOS.
+        let mut want = l.text.replace('▁', " ");
+        for s in ["<bos>", "<eos>", "<pad>", "<unk>"] {
+            want = want.replace(s, "");
+        }
+        assert_eq!(text, want, "line {}", i + 1);
+    }
+}
