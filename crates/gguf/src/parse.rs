@@ -114,9 +114,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, GgufError> {
 fn check_version(version: u32) -> Result<(), GgufError> {
     let hint = match version {
         2 | 3 => return Ok(()),
-        1 => " (GGUF v1 is obsolete: re-convert the model)",
+        1 => "; GGUF v1 is obsolete, re-convert the model",
         v if v & 0xffff == 0 && matches!(v.swap_bytes(), 1..=3) => {
-            " (this looks like a big-endian GGUF; only little-endian files are supported)"
+            "; this looks like a big-endian file and only little-endian GGUF is supported"
         }
         _ => "",
     };
@@ -201,7 +201,7 @@ fn read_type(cur: &mut Cursor, key: &str) -> Result<u32, GgufError> {
     let offset = cur.pos();
     let type_id = cur
         .u32()
-        .map_err(|e| truncated(e, format!("value type of key '{key}'")))?;
+        .map_err(|e| truncated(e, format!("value type of key {key:?}")))?;
     match min_value_bytes(type_id) {
         Some(_) => Ok(type_id),
         None => Err(GgufError::UnknownValueType {
@@ -214,7 +214,7 @@ fn read_type(cur: &mut Cursor, key: &str) -> Result<u32, GgufError> {
 
 fn read_value(cur: &mut Cursor, key: &str) -> Result<Value, GgufError> {
     let type_id = read_type(cur, key)?;
-    let tr = |e| truncated(e, format!("value of key '{key}'"));
+    let tr = |e| truncated(e, format!("value of key {key:?}"));
     Ok(match type_id {
         t::U8 => Value::U8(cur.u8().map_err(tr)?),
         t::I8 => Value::I8(cur.u8().map_err(tr)? as i8),
@@ -224,7 +224,7 @@ fn read_value(cur: &mut Cursor, key: &str) -> Result<Value, GgufError> {
         t::I32 => Value::I32(i32::from_le_bytes(cur.array().map_err(tr)?)),
         t::F32 => Value::F32(f32::from_le_bytes(cur.array().map_err(tr)?)),
         t::BOOL => Value::Bool(read_bool(cur, key)?),
-        t::STRING => Value::String(read_string(cur, &|| format!("value of key '{key}'"))?),
+        t::STRING => Value::String(read_string(cur, &|| format!("value of key {key:?}"))?),
         t::U64 => Value::U64(cur.u64().map_err(tr)?),
         t::I64 => Value::I64(i64::from_le_bytes(cur.array().map_err(tr)?)),
         t::F64 => Value::F64(f64::from_le_bytes(cur.array().map_err(tr)?)),
@@ -236,7 +236,7 @@ fn read_bool(cur: &mut Cursor, key: &str) -> Result<bool, GgufError> {
     let offset = cur.pos();
     match cur
         .u8()
-        .map_err(|e| truncated(e, format!("value of key '{key}'")))?
+        .map_err(|e| truncated(e, format!("value of key {key:?}")))?
     {
         0 => Ok(false),
         1 => Ok(true),
@@ -261,7 +261,7 @@ fn read_array(cur: &mut Cursor, key: &str, depth: usize) -> Result<Array, GgufEr
     let offset = cur.pos();
     let n = cur
         .u64()
-        .map_err(|e| truncated(e, format!("array length of key '{key}'")))?;
+        .map_err(|e| truncated(e, format!("array length of key {key:?}")))?;
     let min = min_value_bytes(type_id).unwrap_or(1);
     if n > cur.remaining() / min {
         return Err(GgufError::ArrayTooLong {
@@ -273,7 +273,7 @@ fn read_array(cur: &mut Cursor, key: &str, depth: usize) -> Result<Array, GgufEr
         });
     }
     // From here on `n * min <= remaining`, so fixed-size payloads cannot overflow or run out.
-    let tr = |e| truncated(e, format!("array of key '{key}'"));
+    let tr = |e| truncated(e, format!("array of key {key:?}"));
     Ok(match type_id {
         t::U8 => Array::U8(cur.take(n).map_err(tr)?.to_vec()),
         t::I8 => Array::I8(fixed(cur, n, |b: [u8; 1]| b[0] as i8).map_err(tr)?),
@@ -295,7 +295,7 @@ fn read_array(cur: &mut Cursor, key: &str, depth: usize) -> Result<Array, GgufEr
         t::STRING => {
             let mut v = Vec::with_capacity(n as usize);
             for i in 0..n {
-                v.push(read_string(cur, &|| format!("element {i} of key '{key}'"))?);
+                v.push(read_string(cur, &|| format!("element {i} of key {key:?}"))?);
             }
             Array::String(v)
         }
@@ -313,7 +313,7 @@ fn read_array(cur: &mut Cursor, key: &str, depth: usize) -> Result<Array, GgufEr
 fn fixed<T, const N: usize>(
     cur: &mut Cursor,
     n: u64,
-    conv: fn([u8; N]) -> T,
+    conv: impl Fn([u8; N]) -> T,
 ) -> Result<Vec<T>, Eof> {
     let bytes = cur.take(n * N as u64)?;
     Ok(bytes
@@ -351,7 +351,7 @@ fn read_tensor_info(
     }
     let n_dims = cur
         .u32()
-        .map_err(|e| truncated(e, format!("dimension count of tensor '{name}'")))?;
+        .map_err(|e| truncated(e, format!("dimension count of tensor {name:?}")))?;
     if n_dims as usize > MAX_DIMS {
         return Err(GgufError::TooManyDims {
             tensor: name,
@@ -363,13 +363,13 @@ fn read_tensor_info(
     for _ in 0..n_dims {
         shape.push(
             cur.u64()
-                .map_err(|e| truncated(e, format!("shape of tensor '{name}'")))?,
+                .map_err(|e| truncated(e, format!("shape of tensor {name:?}")))?,
         );
     }
     let n_elements = check_shape(&name, &shape)?;
     let type_id = cur
         .u32()
-        .map_err(|e| truncated(e, format!("type of tensor '{name}'")))?;
+        .map_err(|e| truncated(e, format!("type of tensor {name:?}")))?;
     let Some(ggml_type) = GgmlType::from_u32(type_id) else {
         return Err(GgufError::UnknownGgmlType {
             tensor: name,
@@ -379,7 +379,7 @@ fn read_tensor_info(
     let n_bytes = check_size(&name, ggml_type, &shape, n_elements)?;
     let data_offset = cur
         .u64()
-        .map_err(|e| truncated(e, format!("data offset of tensor '{name}'")))?;
+        .map_err(|e| truncated(e, format!("data offset of tensor {name:?}")))?;
     Ok(TensorInfo {
         name,
         ggml_type,
