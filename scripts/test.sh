@@ -21,4 +21,6 @@ if [ -z "${GGUFEMBED_MODEL_F32:-}" ]; then
   export GGUFEMBED_MODEL_F32="$f32"
 fi
 
+# gguf-py (llama.cpp's Python reader/writer) for the gguf crate's interoperability test.
+python3 -m pip install -q gguf numpy
 cargo test --workspace
