@@ -14,6 +14,7 @@ mod matmul;
 mod ops;
 mod pool;
 mod quant;
+mod simd;
 
 pub use attention::{attention, attention_with, AttnScratch, AttnShape};
 pub use error::KernelError;

@@ -1,8 +1,11 @@
 //! Element-wise and reduction kernels: RMSNorm, GELU(tanh)·up, NeoX RoPE, dot, L2 normalize.
 //!
 //! Each public function runs the [`active_isa`](crate::active_isa) path; the `*_with` variants
-//! take an explicit [`Isa`] (tests and benchmarks use them to exercise every path).
+//! take an explicit [`Isa`] (tests and benchmarks use them to exercise every path). Element-wise
+//! results are bit-identical on every path; reductions (dot, the RMS, the L2 norm) sum in a
+//! lane-dependent order and agree to a few ulp.
 
+use crate::simd::{dispatch_f32, exp, vec_len, F32s, Scalar};
 use crate::Isa;
 
 /// out = x / sqrt(mean(x²) + eps) * weight.
@@ -17,10 +20,11 @@ pub fn rms_norm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
         weight.len(),
         "rms_norm: x and weight lengths differ"
     );
-    let scale = rms_scale(crate::active_isa(), x, eps);
-    for (v, w) in x.iter_mut().zip(weight) {
-        *v = *v * scale * w;
-    }
+    let (n, p) = (x.len(), x.as_mut_ptr());
+    dispatch_f32!(
+        crate::active_isa(),
+        rms_norm_body(p, weight.as_ptr(), eps, p, n)
+    )
 }
 
 /// [`rms_norm`] on an explicit path.
@@ -31,24 +35,40 @@ pub fn rms_norm_with(isa: Isa, x: &[f32], weight: &[f32], eps: f32, out: &mut [f
         "rms_norm: x and weight lengths differ"
     );
     assert_eq!(x.len(), out.len(), "rms_norm: x and out lengths differ");
-    let scale = rms_scale(isa, x, eps);
-    for ((o, v), w) in out.iter_mut().zip(x).zip(weight) {
-        *o = *v * scale * w;
+    let (n, o) = (x.len(), out.as_mut_ptr());
+    dispatch_f32!(isa, rms_norm_body(x.as_ptr(), weight.as_ptr(), eps, o, n))
+}
+
+/// # Safety
+/// `S` supported; x, w, out valid for n elements (out may equal x).
+#[inline(always)]
+unsafe fn rms_norm_body<S: F32s>(x: *const f32, w: *const f32, eps: f32, out: *mut f32, n: usize) {
+    // SAFETY: per the function contract.
+    unsafe {
+        let ss = dot_body::<S>(x, x, n);
+        let scale = 1.0 / (ss / n as f32 + eps).sqrt();
+        let nv = vec_len::<S>(n);
+        let sv = S::splat(scale);
+        for i in (0..nv).step_by(S::LANES) {
+            S::store(
+                out.add(i),
+                S::mul(S::mul(S::load(x.add(i)), sv), S::load(w.add(i))),
+            );
+        }
+        for i in nv..n {
+            *out.add(i) = *x.add(i) * scale * *w.add(i);
+        }
     }
 }
 
-fn rms_scale(isa: Isa, x: &[f32], eps: f32) -> f32 {
-    let ss = dot_with(isa, x, x);
-    1.0 / (ss / x.len() as f32 + eps).sqrt()
-}
-
-/// out = gelu_tanh(gate) * up, with gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+/// out = gelu_tanh(gate) * up, with gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
+/// evaluated as x / (1 + exp(-2·√(2/π)·(x + 0.044715·x³))) (the same function, no cancellation).
 pub fn gelu_tanh_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     gelu_tanh_mul_with(crate::active_isa(), gate, up, out)
 }
 
 /// [`gelu_tanh_mul`] on an explicit path.
-pub fn gelu_tanh_mul_with(_isa: Isa, gate: &[f32], up: &[f32], out: &mut [f32]) {
+pub fn gelu_tanh_mul_with(isa: Isa, gate: &[f32], up: &[f32], out: &mut [f32]) {
     assert_eq!(
         gate.len(),
         up.len(),
@@ -59,16 +79,41 @@ pub fn gelu_tanh_mul_with(_isa: Isa, gate: &[f32], up: &[f32], out: &mut [f32]) 
         out.len(),
         "gelu_tanh_mul: gate and out lengths differ"
     );
-    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-        *o = gelu_tanh_scalar(g) * u;
-    }
+    let (n, o) = (gate.len(), out.as_mut_ptr());
+    dispatch_f32!(isa, gelu_body(gate.as_ptr(), up.as_ptr(), o, n))
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const GELU_COEF_A: f32 = 0.044_715;
 
-fn gelu_tanh_scalar(x: f32) -> f32 {
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_COEF_A * x * x * x)).tanh())
+/// gelu_tanh(g) * u for one vector.
+#[inline(always)]
+unsafe fn gelu_v<S: F32s>(g: S::V, u: S::V) -> S::V {
+    // SAFETY: lane arithmetic on a supported S.
+    unsafe {
+        let t = S::fma(S::mul(g, g), S::splat(GELU_COEF_A), S::splat(1.0));
+        let y = S::mul(S::mul(g, t), S::splat(-2.0 * SQRT_2_OVER_PI));
+        S::mul(S::div(g, S::add(exp::<S>(y), S::splat(1.0))), u)
+    }
+}
+
+/// # Safety
+/// `S` supported; pointers valid for n elements.
+#[inline(always)]
+unsafe fn gelu_body<S: F32s>(g: *const f32, u: *const f32, out: *mut f32, n: usize) {
+    // SAFETY: per the function contract.
+    unsafe {
+        let nv = vec_len::<S>(n);
+        for i in (0..nv).step_by(S::LANES) {
+            S::store(
+                out.add(i),
+                gelu_v::<S>(S::load(g.add(i)), S::load(u.add(i))),
+            );
+        }
+        for i in nv..n {
+            *out.add(i) = gelu_v::<Scalar>(*g.add(i), *u.add(i));
+        }
+    }
 }
 
 /// NeoX RoPE on one head `x` ([head_dim]): rotates the pairs (x[i], x[i + head_dim/2]) by the
@@ -78,18 +123,35 @@ pub fn rope_neox(x: &mut [f32], cos: &[f32], sin: &[f32]) {
 }
 
 /// [`rope_neox`] on an explicit path.
-pub fn rope_neox_with(_isa: Isa, x: &mut [f32], cos: &[f32], sin: &[f32]) {
+pub fn rope_neox_with(isa: Isa, x: &mut [f32], cos: &[f32], sin: &[f32]) {
     let half = x.len() / 2;
     assert_eq!(x.len() % 2, 0, "rope_neox: head_dim must be even");
     assert!(
         cos.len() == half && sin.len() == half,
         "rope_neox: cos/sin must have head_dim/2 values"
     );
-    let (a, b) = x.split_at_mut(half);
-    for i in 0..half {
-        let (x0, x1) = (a[i], b[i]);
-        a[i] = x0 * cos[i] - x1 * sin[i];
-        b[i] = x1 * cos[i] + x0 * sin[i];
+    let p = x.as_mut_ptr();
+    dispatch_f32!(isa, rope_body(p, cos.as_ptr(), sin.as_ptr(), half))
+}
+
+/// # Safety
+/// `S` supported; x valid for 2*half elements, c and s for half.
+#[inline(always)]
+unsafe fn rope_body<S: F32s>(x: *mut f32, c: *const f32, s: *const f32, half: usize) {
+    // SAFETY: per the function contract.
+    unsafe {
+        let nv = vec_len::<S>(half);
+        for i in (0..nv).step_by(S::LANES) {
+            let (a, b) = (S::load(x.add(i)), S::load(x.add(i + half)));
+            let (cv, sv) = (S::load(c.add(i)), S::load(s.add(i)));
+            S::store(x.add(i), S::sub(S::mul(a, cv), S::mul(b, sv)));
+            S::store(x.add(i + half), S::add(S::mul(b, cv), S::mul(a, sv)));
+        }
+        for i in nv..half {
+            let (a, b) = (*x.add(i), *x.add(i + half));
+            *x.add(i) = a * *c.add(i) - b * *s.add(i);
+            *x.add(i + half) = b * *c.add(i) + a * *s.add(i);
+        }
     }
 }
 
@@ -99,9 +161,39 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// [`dot`] on an explicit path.
-pub fn dot_with(_isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    dispatch_f32!(isa, dot_body(a.as_ptr(), b.as_ptr(), a.len()))
+}
+
+/// Dot product with 4 vector accumulators (combined as (0+1)+(2+3)), then the scalar tail.
+///
+/// # Safety
+/// `S` supported; a, b valid for n elements.
+#[inline(always)]
+pub(crate) unsafe fn dot_body<S: F32s>(a: *const f32, b: *const f32, n: usize) -> f32 {
+    // SAFETY: per the function contract.
+    unsafe {
+        let l = S::LANES;
+        let mut acc = [S::splat(0.0); 4];
+        let mut i = 0;
+        while i + 4 * l <= n {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                *acc = S::fma(S::load(a.add(i + k * l)), S::load(b.add(i + k * l)), *acc);
+            }
+            i += 4 * l;
+        }
+        while i + l <= n {
+            acc[0] = S::fma(S::load(a.add(i)), S::load(b.add(i)), acc[0]);
+            i += l;
+        }
+        let mut sum = S::hsum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
+        while i < n {
+            sum = (*a.add(i)).mul_add(*b.add(i), sum);
+            i += 1;
+        }
+        sum
+    }
 }
 
 /// x /= max(‖x‖₂, 1e-12) (as PyTorch's `F.normalize`; an all-zero vector stays zero).
@@ -121,6 +213,23 @@ pub fn l2_normalize_with(isa: Isa, x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn supported() -> impl Iterator<Item = Isa> {
+        Isa::ALL.into_iter().filter(|i| {
+            if !i.is_supported() {
+                println!("skipping {i}: not supported by this CPU");
+            }
+            i.is_supported()
+        })
+    }
+
+    fn rand_vec(n: usize, scale: f32, rng: &mut StdRng) -> Vec<f32> {
+        (0..n).map(|_| rng.gen_range(-scale..scale)).collect()
+    }
+
+    const SIZES: [usize; 8] = [0, 1, 7, 16, 33, 100, 768, 1155];
 
     #[test]
     fn rms_norm_basic() {
@@ -135,6 +244,28 @@ mod tests {
         let mut y = x;
         rms_norm_inplace(&mut y, &w, 1e-6);
         assert_eq!(y, out);
+    }
+
+    #[test]
+    fn rms_norm_paths_agree() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for n in SIZES.into_iter().filter(|&n| n > 0) {
+            let x = rand_vec(n, 30.0, &mut rng);
+            let w = rand_vec(n, 2.0, &mut rng);
+            let ss: f64 = x.iter().map(|v| (*v as f64).powi(2)).sum();
+            let scale = 1.0 / (ss / n as f64 + 1e-6).sqrt();
+            for isa in supported() {
+                let mut out = vec![0f32; n];
+                rms_norm_with(isa, &x, &w, 1e-6, &mut out);
+                for i in 0..n {
+                    let want = x[i] as f64 * scale * w[i] as f64;
+                    assert!(
+                        (out[i] as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                        "{isa} n={n}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -162,6 +293,45 @@ mod tests {
     }
 
     #[test]
+    fn gelu_accurate_and_bit_identical_on_all_paths() {
+        let mut rng = StdRng::seed_from_u64(12);
+        for n in SIZES {
+            let mut g = rand_vec(n, 12.0, &mut rng);
+            if n > 3 {
+                g[0] = 0.0;
+                g[1] = -60.0;
+                g[2] = 60.0;
+            }
+            let u = rand_vec(n, 3.0, &mut rng);
+            let mut want = vec![0f32; n];
+            gelu_tanh_mul_with(Isa::Scalar, &g, &u, &mut want);
+            for i in 0..n {
+                let x = g[i] as f64;
+                // 0.5·x·(1 + tanh(y)) == x / (1 + exp(-2y)), without f64 cancellation for x << 0
+                let y = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+                let r = x / (1.0 + (-2.0 * y).exp()) * u[i] as f64;
+                // f32 rounding of the exponent argument (|2y| up to ~30) is amplified by exp
+                let tol = 3e-7 * (1.0 + 2.0 * y.abs()) * r.abs() + 1e-30;
+                assert!(
+                    (want[i] as f64 - r).abs() <= tol,
+                    "gelu({x}) {} vs {r}",
+                    want[i]
+                );
+            }
+            for isa in supported() {
+                let mut out = vec![f32::NAN; n];
+                gelu_tanh_mul_with(isa, &g, &u, &mut out);
+                assert!(
+                    out.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa} n={n}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn rope_rotates_halves() {
         let mut x = [1.0f32, 2.0, 3.0, 4.0];
         let (c, s) = (0.3f32.cos(), 0.3f32.sin());
@@ -169,6 +339,24 @@ mod tests {
         assert!((x[0] - (c - 3.0 * s)).abs() < 1e-6);
         assert!((x[2] - (3.0 * c + s)).abs() < 1e-6);
         assert_eq!((x[1], x[3]), (2.0, 4.0));
+    }
+
+    #[test]
+    fn rope_bit_identical_on_all_paths() {
+        let mut rng = StdRng::seed_from_u64(13);
+        for half in [1, 5, 16, 37, 128] {
+            let x = rand_vec(2 * half, 4.0, &mut rng);
+            let ang = rand_vec(half, 3.0, &mut rng);
+            let c: Vec<f32> = ang.iter().map(|a| a.cos()).collect();
+            let s: Vec<f32> = ang.iter().map(|a| a.sin()).collect();
+            let mut want = x.clone();
+            rope_neox_with(Isa::Scalar, &mut want, &c, &s);
+            for isa in supported() {
+                let mut got = x.clone();
+                rope_neox_with(isa, &mut got, &c, &s);
+                assert_eq!(got, want, "{isa} half={half}");
+            }
+        }
     }
 
     #[test]
@@ -180,5 +368,33 @@ mod tests {
         let mut z = [0f32; 3];
         l2_normalize(&mut z);
         assert_eq!(z, [0.0; 3]);
+    }
+
+    #[test]
+    fn dot_and_l2_paths_agree() {
+        let mut rng = StdRng::seed_from_u64(14);
+        for n in SIZES {
+            let a = rand_vec(n, 1.0, &mut rng);
+            let b = rand_vec(n, 1.0, &mut rng);
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let mag: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64 * *y as f64).abs())
+                .sum();
+            for isa in supported() {
+                let got = dot_with(isa, &a, &b) as f64;
+                assert!(
+                    (got - want).abs() <= 1e-6 * (mag + 1e-30),
+                    "{isa} n={n}: {got} vs {want}"
+                );
+                let mut y = a.clone();
+                l2_normalize_with(isa, &mut y);
+                if n > 0 {
+                    let norm: f64 = y.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                    assert!((norm - 1.0).abs() < 1e-6, "{isa} n={n}");
+                }
+            }
+        }
     }
 }

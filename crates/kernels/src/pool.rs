@@ -1,37 +1,49 @@
-//! A persistent thread pool: workers spin briefly between jobs (forward passes issue many small
-//! jobs back to back), then sleep on a condition variable.
+//! A persistent thread pool.
+//!
+//! Protocol: `state` packs (generation << 32 | n_tasks << 16 | next_task). `run` publishes a job
+//! by storing a new generation; workers and the caller claim task indices with a CAS that also
+//! checks the generation, so a worker waking up late can never claim (or run) a task of a job
+//! that has finished. The caller waits only until every *task* has completed — not for workers
+//! to check in — so a descheduled worker costs nothing unless it holds a task. Workers spin
+//! briefly between jobs (a forward pass issues many small jobs back to back), then sleep.
 
+use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// Spin iterations a worker waits for the next job before sleeping.
-const SPIN_ITERS: u32 = 20_000;
+/// Spin iterations (`pause`) before sleeping: roughly 50-200 µs depending on the CPU.
+const SPIN_ITERS: u32 = 2_000;
+/// Largest task count one `state` word can describe; bigger `run`s are issued in rounds.
+const MAX_TASKS: usize = u16::MAX as usize;
 
 type Job = *const (dyn Fn(usize) + Sync);
 
 struct Shared {
-    /// Incremented (under `lock`) for every job; workers watch it.
-    generation: AtomicU64,
-    /// The current job; valid while `pending > 0` for the generation it was set for.
-    job: Mutex<Option<SendJob>>,
-    next_task: AtomicUsize,
-    n_tasks: AtomicUsize,
-    /// Workers that have not yet finished the current job.
-    pending: AtomicUsize,
+    /// generation << 32 | n_tasks << 16 | next_task
+    state: AtomicU64,
+    /// The current job. Written by `run` only while no task of any job is claimable; read by
+    /// a worker only after it claimed a task of the current generation (which keeps the caller,
+    /// and so the job, alive until that task completes).
+    job: UnsafeCell<Option<Job>>,
+    completed: AtomicUsize,
     panicked: AtomicBool,
     shutdown: AtomicBool,
+    /// Workers sleeping (or about to) on `wake`.
+    sleepers: AtomicUsize,
+    /// The caller sleeps on `done`.
+    caller_sleeping: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
     done: Condvar,
 }
 
-#[derive(Clone, Copy)]
-struct SendJob(Job);
-// SAFETY: the pointee is `Sync`, and `ThreadPool::run` keeps it alive until every worker has
-// stopped using it (it waits for `pending == 0` before returning).
-unsafe impl Send for SendJob {}
+// SAFETY: `job` is accessed under the protocol described on the field; everything else is
+// atomics and std sync primitives.
+unsafe impl Sync for Shared {}
+// SAFETY: as above (the raw job pointer is only dereferenced under that protocol).
+unsafe impl Send for Shared {}
 
 /// Persistent worker threads. `run` executes `f(0..n_tasks)` on the workers and the calling
 /// thread, returning when all tasks are done. Task order and thread assignment are unspecified:
@@ -41,7 +53,7 @@ pub struct ThreadPool {
     workers: Vec<JoinHandle<()>>,
     n_threads: usize,
     /// Serializes concurrent `run` calls from different threads.
-    run_lock: Mutex<()>,
+    run_lock: Mutex<u32>,
 }
 
 impl ThreadPool {
@@ -54,13 +66,13 @@ impl ThreadPool {
             n_threads
         };
         let shared = Arc::new(Shared {
-            generation: AtomicU64::new(0),
-            job: Mutex::new(None),
-            next_task: AtomicUsize::new(0),
-            n_tasks: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
+            state: AtomicU64::new(0),
+            job: UnsafeCell::new(None),
+            completed: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            caller_sleeping: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
             done: Condvar::new(),
@@ -78,7 +90,7 @@ impl ThreadPool {
             shared,
             workers,
             n_threads,
-            run_lock: Mutex::new(()),
+            run_lock: Mutex::new(0),
         }
     }
 
@@ -90,104 +102,140 @@ impl ThreadPool {
     /// Run `f(i)` for every `i in 0..n_tasks`; the caller participates. Returns when all are
     /// done. If a task panics, the panic is re-raised here after all tasks finished.
     pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        if n_tasks == 0 {
+        if self.workers.is_empty() || n_tasks <= 1 {
+            (0..n_tasks).for_each(f);
             return;
         }
-        if self.workers.is_empty() || n_tasks == 1 {
-            for i in 0..n_tasks {
-                f(i);
+        let mut start = 0;
+        while start < n_tasks {
+            let n = (n_tasks - start).min(MAX_TASKS);
+            if start == 0 && n == n_tasks {
+                self.run_round(n, f);
+            } else {
+                self.run_round(n, &|i| f(start + i));
             }
-            return;
+            start += n;
         }
-        let _serial = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
+    }
+
+    fn run_round(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        let mut gen = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
         let s = &*self.shared;
-        // SAFETY: erasing the lifetime is sound because we do not return before every worker
-        // has finished with the job (`pending` reaches 0 below) and the slot is cleared.
+        *gen = gen.wrapping_add(1);
+        // SAFETY: erasing the lifetime is sound because we do not return before every claimed
+        // task has completed, and no task can be claimed after that (all indices are taken).
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
-        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(SendJob(job));
-        s.next_task.store(0, Ordering::Relaxed);
-        s.n_tasks.store(n_tasks, Ordering::Relaxed);
-        s.pending.store(self.workers.len(), Ordering::Relaxed);
-        s.panicked.store(false, Ordering::Relaxed);
-        {
+        // SAFETY: no task of any earlier job is claimable or running (we waited for them), so
+        // no worker reads `job` now (see the field's protocol); `run_lock` excludes other callers.
+        unsafe { *s.job.get() = Some(job) };
+        s.completed.store(0, Relaxed);
+        s.panicked.store(false, Relaxed);
+        s.state
+            .store(((*gen as u64) << 32) | ((n_tasks as u64) << 16), SeqCst);
+        if s.sleepers.load(SeqCst) > 0 {
             let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-            s.generation.fetch_add(1, Ordering::Release);
             s.wake.notify_all();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| run_tasks(s, f)));
-        // Wait for the workers: spin first, then sleep.
+        let mine = catch_unwind(AssertUnwindSafe(|| {
+            while let Some(i) = claim(s, *gen) {
+                f(i);
+                s.completed.fetch_add(1, SeqCst);
+            }
+        }));
+        if mine.is_err() {
+            // The panicking task still counts as done; keep claiming nothing more.
+            s.completed.fetch_add(1, SeqCst);
+            s.panicked.store(true, Relaxed);
+            while claim(s, *gen).is_some() {
+                s.completed.fetch_add(1, SeqCst);
+            }
+        }
         let mut spins = 0u32;
-        while s.pending.load(Ordering::Acquire) != 0 {
-            if spins < SPIN_ITERS {
+        while s.completed.load(SeqCst) != n_tasks {
+            if spins < SPIN_ITERS * 4 {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
                 let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.caller_sleeping.store(true, SeqCst);
                 let _g = s
                     .done
-                    .wait_while(g, |_| s.pending.load(Ordering::Acquire) != 0)
+                    .wait_while(g, |_| s.completed.load(SeqCst) != n_tasks)
                     .unwrap_or_else(|e| e.into_inner());
+                s.caller_sleeping.store(false, SeqCst);
             }
         }
-        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
         }
-        if s.panicked.load(Ordering::Relaxed) {
+        if s.panicked.load(Relaxed) {
             panic!("a kernels worker task panicked");
         }
     }
 }
 
-fn run_tasks(s: &Shared, f: &(dyn Fn(usize) + Sync)) {
-    let n = s.n_tasks.load(Ordering::Relaxed);
+/// Claim the next task index of generation `gen`, if any is left.
+#[inline]
+fn claim(s: &Shared, gen: u32) -> Option<usize> {
+    let mut cur = s.state.load(Acquire);
     loop {
-        let i = s.next_task.fetch_add(1, Ordering::Relaxed);
-        if i >= n {
-            break;
+        let (g, n, next) = ((cur >> 32) as u32, (cur >> 16) & 0xffff, cur & 0xffff);
+        if g != gen || next >= n {
+            return None;
         }
-        f(i);
+        match s.state.compare_exchange_weak(cur, cur + 1, AcqRel, Acquire) {
+            Ok(_) => return Some(next as usize),
+            Err(now) => cur = now,
+        }
     }
 }
 
 fn worker_loop(s: &Shared) {
-    let mut seen = 0u64;
+    let mut seen = 0u32;
     loop {
         // Wait for a new generation: spin, then sleep.
         let mut spins = 0u32;
-        loop {
-            if s.shutdown.load(Ordering::Acquire) {
+        let gen = loop {
+            if s.shutdown.load(Acquire) {
                 return;
             }
-            if s.generation.load(Ordering::Acquire) != seen {
-                break;
+            let g = (s.state.load(Acquire) >> 32) as u32;
+            if g != seen {
+                break g;
             }
             if spins < SPIN_ITERS {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
                 let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.sleepers.fetch_add(1, SeqCst);
                 let _g = s
                     .wake
                     .wait_while(g, |_| {
-                        s.generation.load(Ordering::Acquire) == seen
-                            && !s.shutdown.load(Ordering::Acquire)
+                        (s.state.load(SeqCst) >> 32) as u32 == seen && !s.shutdown.load(SeqCst)
                     })
                     .unwrap_or_else(|e| e.into_inner());
+                s.sleepers.fetch_sub(1, SeqCst);
+                spins = 0;
             }
-        }
-        seen = s.generation.load(Ordering::Acquire);
-        let job = *s.job.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(SendJob(job)) = job {
-            // SAFETY: the job stays alive until `pending` reaches 0 (see `run`).
-            let f = unsafe { &*job };
-            if catch_unwind(AssertUnwindSafe(|| run_tasks(s, f))).is_err() {
-                s.panicked.store(true, Ordering::Relaxed);
+        };
+        seen = gen;
+        while let Some(i) = claim(s, gen) {
+            // SAFETY: we hold an unfinished task of generation `gen`, so its caller is still in
+            // `run_round` and the job it stored is alive and unchanged.
+            let f = unsafe { (*s.job.get()).expect("job set before its generation is published") };
+            // SAFETY: as above.
+            let f = unsafe { &*f };
+            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
+                s.panicked.store(true, Relaxed);
             }
-        }
-        if s.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-            s.done.notify_all();
+            if s.completed.fetch_add(1, SeqCst) + 1
+                == ((s.state.load(SeqCst) >> 16) & 0xffff) as usize
+                && s.caller_sleeping.load(SeqCst)
+            {
+                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.done.notify_all();
+            }
         }
     }
 }
@@ -196,7 +244,7 @@ impl Drop for ThreadPool {
     fn drop(&mut self) {
         {
             let _g = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.shared.shutdown.store(true, Ordering::Release);
+            self.shared.shutdown.store(true, SeqCst);
             self.shared.wake.notify_all();
         }
         for w in self.workers.drain(..) {
@@ -232,7 +280,7 @@ impl<T> SyncPtr<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     #[test]
     fn runs_every_task_once() {
@@ -280,6 +328,17 @@ mod tests {
             n.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(n.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn more_tasks_than_one_round() {
+        let pool = ThreadPool::new(2);
+        let n = MAX_TASKS * 2 + 17;
+        let hits: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+        pool.run(n, &|i| {
+            hits[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
     }
 
     #[test]

@@ -9,11 +9,40 @@
 //! Every path computes each output element with exactly this sequence of f32 operations, so a
 //! row's result does not depend on the batch, the tile it lands in, or the thread split.
 
+mod aligned;
+mod float;
+mod int8;
+#[cfg(target_arch = "x86_64")]
+mod int8_x86;
 mod scalar;
 
 use crate::pool::{SyncPtr, ThreadPool};
 use crate::quant::{block_ints, quantize_block_q8_0, QK};
 use crate::{Isa, KernelError, WeightRef};
+use float::FloatPanels;
+use int8::{IntPanels, QuantPtrs};
+
+/// Register tiles (tokens MR × vectors NV) per path, chosen by measurement (examples/gemm_bench).
+mod tiles {
+    pub(super) const I512: (usize, usize) = (6, 2);
+    pub(super) const I256_VNNI: (usize, usize) = (3, 2);
+    pub(super) const I256: (usize, usize) = (2, 2);
+    pub(super) const F512: (usize, usize) = (6, 2);
+    pub(super) const F256: (usize, usize) = (4, 2);
+}
+
+/// Output rows per panel for `isa` (int8, f32).
+fn panel_rows(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Avx512 => (16 * tiles::I512.1, 16 * tiles::F512.1),
+        Isa::Avx2Vnni => (8 * tiles::I256_VNNI.1, 8 * tiles::F256.1),
+        Isa::Avx2 => (8 * tiles::I256.1, 8 * tiles::F256.1),
+        Isa::Scalar => (SCALAR_ROWS, SCALAR_ROWS),
+    }
+}
+
+/// Rows per work unit of the scalar path.
+const SCALAR_ROWS: usize = 16;
 
 /// A weight matrix (`rows` outputs × `cols` inputs) repacked for one instruction-set path.
 pub struct PackedMatrix {
@@ -24,10 +53,14 @@ pub struct PackedMatrix {
 }
 
 pub(crate) enum Packed {
-    /// Row-major f32 weights, [rows, cols].
+    /// Row-major f32 weights, [rows, cols] (scalar path).
     Float { w: Vec<f32> },
-    /// Row-major int8 weights [rows, cols] and f32 block scales [rows, cols/32].
+    /// Row-major int8 weights [rows, cols] and f32 block scales [rows, cols/32] (scalar path).
     Int { q: Vec<i8>, d: Vec<f32> },
+    /// f32 panels (SIMD paths).
+    FloatPanels(FloatPanels),
+    /// VNNI int8 panels (SIMD paths).
+    IntPanels(IntPanels),
 }
 
 impl PackedMatrix {
@@ -99,7 +132,11 @@ impl PackedMatrix {
                     r += 1;
                 }
             }
-            Packed::Int { q, d }
+            if isa == Isa::Scalar {
+                Packed::Int { q, d }
+            } else {
+                Packed::IntPanels(IntPanels::pack(&q, &d, rows, cols, panel_rows(isa).0))
+            }
         } else {
             let mut w = vec![0f32; rows * cols];
             let mut r = 0;
@@ -110,7 +147,11 @@ impl PackedMatrix {
                     r += 1;
                 }
             }
-            Packed::Float { w }
+            if isa == Isa::Scalar {
+                Packed::Float { w }
+            } else {
+                Packed::FloatPanels(FloatPanels::pack(&w, rows, cols, panel_rows(isa).1))
+            }
         };
         Ok(PackedMatrix {
             isa,
@@ -135,6 +176,8 @@ impl PackedMatrix {
         match &self.data {
             Packed::Float { w } => w.len() * 4,
             Packed::Int { q, d } => q.len() + d.len() * 4,
+            Packed::FloatPanels(p) => p.size_bytes(),
+            Packed::IntPanels(p) => p.size_bytes(),
         }
     }
 
@@ -145,7 +188,99 @@ impl PackedMatrix {
 
     /// Whether the matrix uses int8 dot products (quantized activations).
     pub fn is_int8(&self) -> bool {
-        matches!(self.data, Packed::Int { .. })
+        matches!(self.data, Packed::Int { .. } | Packed::IntPanels(_))
+    }
+
+    /// Independent work units (panels, or row chunks on the scalar path).
+    fn n_units(&self) -> usize {
+        match &self.data {
+            Packed::Float { .. } | Packed::Int { .. } => self.rows.div_ceil(SCALAR_ROWS),
+            Packed::FloatPanels(p) => p.n_panels,
+            Packed::IntPanels(p) => p.n_panels,
+        }
+    }
+
+    /// Compute output columns of units u0..u1 for all tokens.
+    ///
+    /// # Safety
+    /// y is valid for [n_tok, rows]; no other thread writes these units' columns; for int8
+    /// matrices the scratch holds the quantized x.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn compute_units(
+        &self,
+        x: &[f32],
+        n_tok: usize,
+        s: &MatmulScratch,
+        y: *mut f32,
+        u0: usize,
+        u1: usize,
+    ) {
+        let rows = self.rows;
+        match &self.data {
+            Packed::Float { .. } | Packed::Int { .. } => {
+                // SAFETY: per the function contract (disjoint rows of y).
+                let y = unsafe { std::slice::from_raw_parts_mut(y, n_tok * rows) };
+                scalar::matmul_rows(
+                    self,
+                    x,
+                    n_tok,
+                    s,
+                    u0 * SCALAR_ROWS,
+                    (u1 * SCALAR_ROWS).min(rows),
+                    y,
+                );
+            }
+            #[cfg(target_arch = "x86_64")]
+            Packed::IntPanels(p) => {
+                use int8_x86::{Avx2Maddubs, Avx512Vnni, AvxVnni};
+                use tiles::*;
+                let isa = self.isa;
+                // SAFETY: the matrix was packed for `isa` (supported: pack_for resolves it) with
+                // the panel width of the same tiles; the rest per the function contract.
+                crate::simd::on(
+                    isa,
+                    #[inline(always)]
+                    || unsafe {
+                        match isa {
+                            Isa::Avx512 => int8::run_panels::<Avx512Vnni, { I512.0 }, { I512.1 }>(
+                                p, s, n_tok, y, rows, u0, u1,
+                            ),
+                            Isa::Avx2Vnni => {
+                                int8::run_panels::<AvxVnni, { I256_VNNI.0 }, { I256_VNNI.1 }>(
+                                    p, s, n_tok, y, rows, u0, u1,
+                                )
+                            }
+                            _ => int8::run_panels::<Avx2Maddubs, { I256.0 }, { I256.1 }>(
+                                p, s, n_tok, y, rows, u0, u1,
+                            ),
+                        }
+                    },
+                )
+            }
+            #[cfg(target_arch = "x86_64")]
+            Packed::FloatPanels(p) => {
+                use crate::simd::{Avx2, Avx512};
+                use tiles::*;
+                let isa = self.isa;
+                // SAFETY: as above.
+                crate::simd::on(
+                    isa,
+                    #[inline(always)]
+                    || unsafe {
+                        match isa {
+                            Isa::Avx512 => float::run_panels::<Avx512, { F512.0 }, { F512.1 }>(
+                                p, x, n_tok, y, rows, u0, u1,
+                            ),
+                            _ => float::run_panels::<Avx2, { F256.0 }, { F256.1 }>(
+                                p, x, n_tok, y, rows, u0, u1,
+                            ),
+                        }
+                    },
+                )
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("SIMD panels are only built on x86_64"),
+        }
     }
 }
 
@@ -214,41 +349,72 @@ pub fn matmul(
     }
     if w.is_int8() {
         scratch.ensure(n_tok, cols);
-        quantize_activations(x, n_tok, cols, scratch, pool);
+        quantize_activations(w.isa, x, n_tok, cols, scratch, pool);
     }
     let scratch = &*scratch;
-    // Split output rows into chunks; every chunk computes all tokens of its rows.
-    let chunk = rows.div_ceil(pool.n_threads() * 4).max(16);
-    let n_chunks = rows.div_ceil(chunk);
+    // Split the independent units (output panels) into a few tasks per thread.
+    let units = w.n_units();
+    let n_tasks = units.min(pool.n_threads() * 3);
     let yp = SyncPtr(y.as_mut_ptr());
-    let task = |c: usize| {
-        let r0 = c * chunk;
-        let r1 = (r0 + chunk).min(rows);
-        // SAFETY: chunks cover disjoint row ranges, so tasks write disjoint elements of y,
-        // which outlives `pool.run`; y has n_tok*rows elements (asserted above).
-        let y = unsafe { std::slice::from_raw_parts_mut(yp.get(), n_tok * rows) };
-        scalar::matmul_rows(w, x, n_tok, scratch, r0, r1, y);
+    let task = |i: usize| {
+        let u0 = i * units / n_tasks;
+        let u1 = (i + 1) * units / n_tasks;
+        // SAFETY: tasks cover disjoint unit ranges, hence disjoint columns of y, which is
+        // [n_tok, rows] (asserted above) and outlives `pool.run`.
+        unsafe { w.compute_units(x, n_tok, scratch, yp.get(), u0, u1) };
     };
-    pool.run(n_chunks, &task);
+    pool.run(n_tasks, &task);
 }
 
-/// Quantize every row of x ([n_tok, cols]) into the scratch.
+/// Quantize every row of x ([n_tok, cols]) into the scratch (Q8_0 reference numerics on every
+/// path), splitting tokens across the pool when there are many.
 fn quantize_activations(
+    isa: Isa,
     x: &[f32],
     n_tok: usize,
     cols: usize,
     s: &mut MatmulScratch,
-    _pool: &ThreadPool,
+    pool: &ThreadPool,
 ) {
     let nb = cols / QK;
-    for t in 0..n_tok {
-        for b in 0..nb {
-            let xi = &x[t * cols + b * QK..][..QK];
-            let qo = &mut s.xq[(t * nb + b) * QK..][..QK];
-            let (d, sum) = quantize_block_q8_0(xi, qo);
-            s.xd[t * nb + b] = d;
-            s.xsum[t * nb + b] = sum;
+    if isa == Isa::Scalar {
+        for t in 0..n_tok {
+            for b in 0..nb {
+                let xi = &x[t * cols + b * QK..][..QK];
+                let qo = &mut s.xq[(t * nb + b) * QK..][..QK];
+                let (d, sum) = quantize_block_q8_0(xi, qo);
+                s.xd[t * nb + b] = d;
+                s.xsum[t * nb + b] = sum;
+            }
         }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ptrs = QuantPtrs::new(s);
+        let n_tasks = if n_tok * cols >= 16 * 1024 {
+            pool.n_threads().min(n_tok)
+        } else {
+            1
+        };
+        let task = |i: usize| {
+            let (t0, t1) = (i * n_tok / n_tasks, (i + 1) * n_tok / n_tasks);
+            // SAFETY: `isa` is supported (the matrix was packed for it); the scratch was sized
+            // for n_tok rows of cols (ensure); tasks quantize disjoint token rows.
+            crate::simd::on(
+                isa,
+                #[inline(always)]
+                || unsafe {
+                    match isa {
+                        Isa::Avx512 => {
+                            int8::quantize_rows::<int8_x86::Avx512Vnni>(x, cols, &ptrs, t0, t1)
+                        }
+                        _ => int8::quantize_rows::<int8_x86::AvxVnni>(x, cols, &ptrs, t0, t1),
+                    }
+                },
+            );
+        };
+        pool.run(n_tasks, &task);
     }
 }
 

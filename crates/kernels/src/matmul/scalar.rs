@@ -49,5 +49,6 @@ pub(super) fn matmul_rows(
                 }
             }
         }
+        _ => unreachable!("scalar matmul on a SIMD-packed matrix"),
     }
 }

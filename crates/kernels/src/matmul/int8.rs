@@ -1,0 +1,272 @@
+//! Int8 GEMM on weights repacked into VNNI panels.
+//!
+//! Panel layout (one panel = `nr` consecutive output rows, `nr = VL × NV`): for every 32-block
+//! of the input dimension, 8 k-steps × `nr` columns × 4 consecutive k-bytes (one 32-bit lane per
+//! column and k-step), followed by the `nr` f32 block scales. Panels are contiguous along k, so a
+//! panel streams once, front to back. Weight bytes are stored biased (`w ^ 0x80` = w + 128, u8)
+//! so `vpdpbusd` can take them as its unsigned operand and the *signed* activations as an
+//! embedded 32-bit broadcast; the bias is removed by seeding each block's int32 accumulator with
+//! `-128·Σx_block` (computed when the activations are quantized).
+//!
+//! The microkernel keeps MR tokens × NV vectors of int32 accumulators for one block and
+//! accumulates the block into f32 with `acc = fma(isum·d_x, d_w, acc)`, the same per-element
+//! operation sequence as the scalar reference, so results are bit-identical to it.
+
+use super::aligned::AlignedBytes;
+use super::MatmulScratch;
+use crate::quant::QK;
+
+/// 4-byte k-steps per 32-block.
+pub(crate) const KSTEPS: usize = QK / 4;
+
+/// Int8 operations the generic microkernel needs, implemented per instruction set.
+///
+/// # Safety
+/// Implementations use CPU features: only call inside the matching `#[target_feature]`
+/// trampoline. Pointers must be valid for the documented sizes.
+pub(crate) unsafe trait Int8Isa {
+    /// i32 lanes (= output columns) per vector.
+    const VL: usize;
+    type I: Copy;
+    type F: Copy;
+    type W: Copy;
+    /// Load one weight vector (VL×4 bytes, 64-byte aligned for zmm / 32 for ymm).
+    unsafe fn load_w(p: *const u8) -> Self::W;
+    /// Initial int32 accumulator of a block whose activations sum to `xsum`.
+    unsafe fn seed(xsum: i32) -> Self::I;
+    /// acc[l] += Σ_{j<4} w[l][j] · x[j] (true signed weights), x = 4 signed bytes.
+    unsafe fn dot4(acc: Self::I, w: Self::W, x4: *const i8) -> Self::I;
+    unsafe fn fzero() -> Self::F;
+    /// fma(f32(isum) · dx, dw, acc), dw = VL f32 scales.
+    unsafe fn epilogue(acc: Self::F, isum: Self::I, dx: f32, dw: *const f32) -> Self::F;
+    unsafe fn store_f(p: *mut f32, v: Self::F);
+    /// Quantize 32 floats exactly like [`crate::quant::quantize_block_q8_0`].
+    unsafe fn quantize_block(x: *const f32, q: *mut i8) -> (f32, i32);
+}
+
+/// Weights repacked into VNNI panels.
+pub(crate) struct IntPanels {
+    buf: AlignedBytes,
+    /// Columns (output rows) per panel.
+    pub(crate) nr: usize,
+    /// 32-blocks along k.
+    pub(crate) nb: usize,
+    pub(crate) n_panels: usize,
+}
+
+impl IntPanels {
+    /// Bytes of one block of one panel: weights then scales.
+    pub(crate) fn block_bytes(nr: usize) -> usize {
+        nr * (QK + 4)
+    }
+
+    /// Repack row-major int8 weights `q` [rows, cols] and scales `d` [rows, cols/32].
+    pub(crate) fn pack(q: &[i8], d: &[f32], rows: usize, cols: usize, nr: usize) -> Self {
+        let nb = cols / QK;
+        let n_panels = rows.div_ceil(nr);
+        let bb = Self::block_bytes(nr);
+        let mut buf = AlignedBytes::zeroed(n_panels * nb * bb);
+        let out = buf.as_bytes_mut();
+        for p in 0..n_panels {
+            for b in 0..nb {
+                let blk = &mut out[(p * nb + b) * bb..][..bb];
+                for c in 0..nr {
+                    let r = p * nr + c;
+                    for k in 0..QK {
+                        let w = if r < rows {
+                            q[r * cols + b * QK + k]
+                        } else {
+                            0
+                        };
+                        blk[(k / 4) * nr * 4 + c * 4 + k % 4] = (w as u8) ^ 0x80;
+                    }
+                    let s = if r < rows { d[r * nb + b] } else { 0.0 };
+                    blk[nr * QK + c * 4..][..4].copy_from_slice(&s.to_ne_bytes());
+                }
+            }
+        }
+        IntPanels {
+            buf,
+            nr,
+            nb,
+            n_panels,
+        }
+    }
+
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn panel_ptr(&self, p: usize) -> *const u8 {
+        self.buf.as_bytes()[p * self.nb * Self::block_bytes(self.nr)..].as_ptr()
+    }
+}
+
+/// Quantize rows t0..t1 of x ([n_tok, cols]) into the scratch with `K`'s SIMD quantizer.
+///
+/// # Safety
+/// `K` supported by the CPU; the scratch holds at least t1 rows of `cols`; x valid for
+/// t1×cols; rows t0..t1 of the scratch are not accessed concurrently.
+#[inline(always)]
+pub(crate) unsafe fn quantize_rows<K: Int8Isa>(
+    x: &[f32],
+    cols: usize,
+    s: &QuantPtrs,
+    t0: usize,
+    t1: usize,
+) {
+    let nb = cols / QK;
+    for t in t0..t1 {
+        for b in 0..nb {
+            let i = t * nb + b;
+            // SAFETY: per the function contract.
+            unsafe {
+                let (d, sum) =
+                    K::quantize_block(x.as_ptr().add(t * cols + b * QK), s.xq.add(i * QK));
+                *s.xd.add(i) = d;
+                *s.xsum.add(i) = sum;
+            }
+        }
+    }
+}
+
+/// Raw views of the scratch for tasks that quantize disjoint rows.
+#[derive(Clone, Copy)]
+pub(crate) struct QuantPtrs {
+    pub(crate) xq: *mut i8,
+    pub(crate) xd: *mut f32,
+    pub(crate) xsum: *mut i32,
+}
+// SAFETY: tasks write disjoint token rows (see `quantize_rows`).
+unsafe impl Send for QuantPtrs {}
+// SAFETY: as above.
+unsafe impl Sync for QuantPtrs {}
+
+impl QuantPtrs {
+    pub(crate) fn new(s: &mut MatmulScratch) -> Self {
+        QuantPtrs {
+            xq: s.xq.as_mut_ptr(),
+            xd: s.xd.as_mut_ptr(),
+            xsum: s.xsum.as_mut_ptr(),
+        }
+    }
+}
+
+/// One MR×(NV·VL) output tile over all blocks.
+///
+/// # Safety
+/// `K` supported; `w` = panel start (nb blocks); xq/xd/xs point at the tile's first token
+/// (row strides nb·32 / nb / nb) for MR tokens; y valid for MR rows of stride ldy and `ncols`
+/// columns (`ncols <= NV·VL`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
+    w: *const u8,
+    nb: usize,
+    xq: *const i8,
+    xd: *const f32,
+    xs: *const i32,
+    y: *mut f32,
+    ldy: usize,
+    ncols: usize,
+) {
+    let nr = NV * K::VL;
+    let bb = IntPanels::block_bytes(nr);
+    // SAFETY: per the function contract; all offsets stay inside the panel / tile.
+    unsafe {
+        let mut accf = [[K::fzero(); NV]; MR];
+        for b in 0..nb {
+            let wb = w.add(b * bb);
+            let mut acci: [[K::I; NV]; MR] = [[K::seed(0); NV]; MR];
+            for (t, row) in acci.iter_mut().enumerate() {
+                let s = K::seed(*xs.add(t * nb + b));
+                *row = [s; NV];
+            }
+            for s in 0..KSTEPS {
+                let wv: [K::W; NV] =
+                    std::array::from_fn(|v| K::load_w(wb.add((s * NV + v) * K::VL * 4)));
+                for (t, row) in acci.iter_mut().enumerate() {
+                    let xp = xq.add(t * nb * QK + b * QK + s * 4);
+                    for (acc, w) in row.iter_mut().zip(&wv) {
+                        *acc = K::dot4(*acc, *w, xp);
+                    }
+                }
+            }
+            let dw = wb.add(nr * QK).cast::<f32>();
+            for t in 0..MR {
+                let dx = *xd.add(t * nb + b);
+                for v in 0..NV {
+                    accf[t][v] = K::epilogue(accf[t][v], acci[t][v], dx, dw.add(v * K::VL));
+                }
+            }
+        }
+        for (t, row) in accf.iter().enumerate() {
+            let yt = y.add(t * ldy);
+            if ncols == nr {
+                for (v, acc) in row.iter().enumerate() {
+                    K::store_f(yt.add(v * K::VL), *acc);
+                }
+            } else {
+                let mut tmp = [0f32; 128];
+                for (v, acc) in row.iter().enumerate() {
+                    K::store_f(tmp.as_mut_ptr().add(v * K::VL), *acc);
+                }
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), yt, ncols);
+            }
+        }
+    }
+}
+
+/// Compute panels p0..p1 for all n_tok tokens: y[t, p·nr + c].
+///
+/// # Safety
+/// `K` supported; the panels were packed with nr = NV·K::VL; the scratch holds the quantized
+/// activations of n_tok tokens; y valid for [n_tok, rows] and no other task writes these
+/// panels' columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
+    w: &IntPanels,
+    s: &MatmulScratch,
+    n_tok: usize,
+    y: *mut f32,
+    rows: usize,
+    p0: usize,
+    p1: usize,
+) {
+    debug_assert_eq!(w.nr, NV * K::VL);
+    let nb = w.nb;
+    for p in p0..p1 {
+        let wp = w.panel_ptr(p);
+        let c0 = p * w.nr;
+        let ncols = w.nr.min(rows - c0);
+        let mut t0 = 0;
+        while t0 < n_tok {
+            let mr = MR.min(n_tok - t0);
+            // SAFETY: per the function contract; t0 + mr <= n_tok.
+            unsafe {
+                let xq = s.xq.as_ptr().add(t0 * nb * QK);
+                let xd = s.xd.as_ptr().add(t0 * nb);
+                let xs = s.xsum.as_ptr().add(t0 * nb);
+                let yt = y.add(t0 * rows + c0);
+                macro_rules! arm {
+                    ($m:literal) => {
+                        tile::<K, $m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols)
+                    };
+                }
+                match mr {
+                    1 => arm!(1),
+                    2 => arm!(2),
+                    3 => arm!(3),
+                    4 => arm!(4),
+                    5 if MR >= 5 => arm!(5),
+                    6 if MR >= 6 => arm!(6),
+                    7 if MR >= 7 => arm!(7),
+                    8 if MR >= 8 => arm!(8),
+                    _ => unreachable!("tile height {mr} > 8"),
+                }
+            }
+            t0 += mr;
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! A small f32 SIMD abstraction: kernels are written once, generic over [`F32s`], and
+//! instantiated for [`Scalar`] (1 lane), AVX2 (8 lanes) and AVX-512 (16 lanes) inside thin
+//! `#[target_feature]` entry points ([`on`]).
+//!
+//! Every operation is IEEE-exact per lane (add, mul, fma, div, sqrt, min/max, round), so an
+//! element-wise kernel gives bit-identical results on every path; only reductions (which sum in
+//! a lane-dependent order) may differ in the last bits between paths.
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Avx2, Avx512};
+
+use crate::Isa;
+
+/// Operations on a vector of f32 lanes.
+///
+/// # Safety
+/// Implementations use instructions the CPU may lack: callers must only use a type whose
+/// [`F32s::ISA`] is supported (guaranteed by [`on`]). Pointer arguments must be valid for
+/// `LANES` elements.
+pub(crate) unsafe trait F32s: Copy {
+    const LANES: usize;
+    type V: Copy;
+    unsafe fn splat(x: f32) -> Self::V;
+    unsafe fn load(p: *const f32) -> Self::V;
+    unsafe fn store(p: *mut f32, v: Self::V);
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn div(a: Self::V, b: Self::V) -> Self::V;
+    /// a * b + c with one rounding.
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
+    /// Round to the nearest integer, ties to even.
+    unsafe fn round_even(v: Self::V) -> Self::V;
+    /// 2^n for integral n in [-126, 127].
+    unsafe fn exp2i(n: Self::V) -> Self::V;
+    /// Sum of the lanes (a fixed pairwise tree).
+    unsafe fn hsum(v: Self::V) -> f32;
+    /// Maximum of the lanes.
+    #[allow(dead_code)] // used by the SIMD attention (next step)
+    unsafe fn hmax(v: Self::V) -> f32;
+}
+
+/// The portable 1-lane implementation.
+#[derive(Clone, Copy)]
+pub(crate) struct Scalar;
+
+// SAFETY: plain Rust arithmetic; pointers are valid for 1 element per the trait contract.
+unsafe impl F32s for Scalar {
+    const LANES: usize = 1;
+    type V = f32;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> f32 {
+        x
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> f32 {
+        // SAFETY: caller guarantees p is valid.
+        unsafe { *p }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: f32) {
+        // SAFETY: caller guarantees p is valid.
+        unsafe { *p = v }
+    }
+    #[inline(always)]
+    unsafe fn add(a: f32, b: f32) -> f32 {
+        a + b
+    }
+    #[inline(always)]
+    unsafe fn sub(a: f32, b: f32) -> f32 {
+        a - b
+    }
+    #[inline(always)]
+    unsafe fn mul(a: f32, b: f32) -> f32 {
+        a * b
+    }
+    #[inline(always)]
+    unsafe fn div(a: f32, b: f32) -> f32 {
+        a / b
+    }
+    #[inline(always)]
+    unsafe fn fma(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    unsafe fn max(a: f32, b: f32) -> f32 {
+        // Same NaN-free semantics as maxps: b if either is NaN... inputs here are never NaN.
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    unsafe fn min(a: f32, b: f32) -> f32 {
+        if a < b {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    unsafe fn round_even(v: f32) -> f32 {
+        v.round_ties_even()
+    }
+    #[inline(always)]
+    unsafe fn exp2i(n: f32) -> f32 {
+        f32::from_bits(((n as i32 + 127) << 23) as u32)
+    }
+    #[inline(always)]
+    unsafe fn hsum(v: f32) -> f32 {
+        v
+    }
+    #[inline(always)]
+    unsafe fn hmax(v: f32) -> f32 {
+        v
+    }
+}
+
+/// Run `f` with the target features of `isa` enabled (so generic `F32s` code inside inlines
+/// to that instruction set). `isa` must be supported; callers pass `isa.or_supported()`.
+/// The closure must be `#[inline(always)]`, or the SIMD code inside is not inlined into the
+/// `#[target_feature]` function and every intrinsic becomes a call.
+#[inline(always)]
+pub(crate) fn on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+    debug_assert!(isa.is_supported());
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the path (callers resolve it with `or_supported`).
+        Isa::Avx512 => unsafe { x86::with_avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2Vnni => unsafe { x86::with_avx2_vnni(f) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { x86::with_avx2(f) },
+        _ => f(),
+    }
+}
+
+/// Call the generic kernel `$f::<S>(args)` with `S` = the f32 SIMD type of `$isa` (resolved to a
+/// supported path), inside that path's `#[target_feature]` trampoline.
+macro_rules! dispatch_f32 {
+    ($isa:expr, $f:ident($($arg:expr),* $(,)?)) => {{
+        let isa = $crate::Isa::or_supported($isa);
+        $crate::simd::on(isa, #[inline(always)] || match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `on` enabled AVX-512, which the CPU supports.
+            $crate::Isa::Avx512 => unsafe { $f::<$crate::simd::Avx512>($($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `on` enabled AVX2+FMA, which the CPU supports.
+            $crate::Isa::Avx2 | $crate::Isa::Avx2Vnni => unsafe { $f::<$crate::simd::Avx2>($($arg),*) },
+            // SAFETY: the scalar type needs no CPU features.
+            _ => unsafe { $f::<$crate::simd::Scalar>($($arg),*) },
+        })
+    }};
+}
+pub(crate) use dispatch_f32;
+
+/// Generic-over-lanes exp(x) (Cephes-style: range reduction by ln 2, degree-6 polynomial),
+/// ~1 ulp. Inputs are clamped to [-87, 88]: exp(-87) ≈ 1.6e-38 stands in for smaller results.
+#[inline(always)]
+pub(crate) unsafe fn exp<S: F32s>(x: S::V) -> S::V {
+    // SAFETY: only lane arithmetic; S is supported per the trait contract.
+    unsafe {
+        let x = S::min(S::max(x, S::splat(-87.0)), S::splat(88.0));
+        let n = S::round_even(S::mul(x, S::splat(std::f32::consts::LOG2_E)));
+        let r = S::fma(n, S::splat(-0.693_359_4), x);
+        let r = S::fma(n, S::splat(2.121_944_4e-4), r);
+        let mut p = S::splat(1.987_569_1e-4);
+        p = S::fma(p, r, S::splat(1.398_199_9e-3));
+        p = S::fma(p, r, S::splat(8.333_452e-3));
+        p = S::fma(p, r, S::splat(4.166_579_6e-2));
+        p = S::fma(p, r, S::splat(1.666_666_5e-1));
+        p = S::fma(p, r, S::splat(0.5));
+        let r2 = S::mul(r, r);
+        p = S::fma(p, r2, S::add(r, S::splat(1.0)));
+        S::mul(p, S::exp2i(n))
+    }
+}
+
+/// Length of the prefix of `n` elements covered by whole `S` vectors; kernels process the rest
+/// with [`Scalar`] (bit-identical for element-wise work, since both run the same IEEE ops).
+#[inline(always)]
+pub(crate) fn vec_len<S: F32s>(n: usize) -> usize {
+    n - n % S::LANES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp_all<S: F32s>(xs: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; xs.len()];
+        let nv = vec_len::<S>(xs.len());
+        for i in (0..nv).step_by(S::LANES) {
+            // SAFETY: i + LANES <= len.
+            unsafe {
+                S::store(
+                    out.as_mut_ptr().add(i),
+                    exp::<S>(S::load(xs.as_ptr().add(i))),
+                )
+            }
+        }
+        for i in nv..xs.len() {
+            // SAFETY: scalar lane arithmetic.
+            out[i] = unsafe { exp::<Scalar>(xs[i]) };
+        }
+        out
+    }
+
+    #[test]
+    fn exp_is_accurate_and_identical_on_all_paths() {
+        let xs: Vec<f32> = (0..20_011).map(|i| -90.0 + i as f32 * 0.009).collect();
+        let want = exp_all::<Scalar>(&xs);
+        let mut max_rel = 0f64;
+        for (x, y) in xs.iter().zip(&want) {
+            let e = (*x as f64).clamp(-87.0, 88.0).exp();
+            max_rel = max_rel.max(((*y as f64 - e) / e).abs());
+        }
+        assert!(max_rel < 3e-7, "exp max relative error {max_rel}");
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            let got = on(
+                isa,
+                #[inline(always)]
+                || match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => exp_all::<Avx512>(&xs),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 | Isa::Avx2Vnni => exp_all::<Avx2>(&xs),
+                    _ => exp_all::<Scalar>(&xs),
+                },
+            );
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{isa}"
+            );
+        }
+    }
+}
