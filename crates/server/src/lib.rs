@@ -1,1 +1,25 @@
-//! `ggufembed serve`: OpenAI and TEI embedding APIs over axum.
+//! `ggufembed serve`: OpenAI (`/v1/embeddings`) and text-embeddings-inference (`/embed`,
+//! `/tokenize`, `/detokenize`) APIs over axum, with a dynamic-batching worker thread.
+//!
+//! Data flow: handler (`routes`) -> wire types to one `EmbedCall` (`api`) -> validation and queueing
+//! (`service`) -> bounded channel -> the worker thread that owns the model (`batch`) -> oneshot reply
+//! -> the API's JSON. Errors: `ServerError`, rendered once as `ApiError` (`error`).
+
+pub mod api;
+pub mod backend;
+pub mod batch;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod serve;
+pub mod service;
+pub mod state;
+
+pub use backend::{Backend, BackendInfo};
+pub use config::ServerConfig;
+pub use error::{ApiError, ServerError};
+pub use routes::app;
+pub use serve::{serve, shutdown_signal};
+pub use state::AppState;

@@ -1,0 +1,78 @@
+//! Running a server: bind first, load the model in the background (so /health answers 503 until
+//! it is ready), serve until the shutdown signal, then drain in-flight requests and stop the worker.
+
+use crate::backend::Backend;
+use crate::batch::spawn_worker;
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::routes::app;
+use crate::state::AppState;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// Serves on `listener` until `shutdown` resolves (or the model fails to load), then finishes the
+/// requests in flight, refuses new connections, and joins the worker thread.
+/// `loader` runs on the worker thread and builds the backend.
+pub async fn serve<B, L>(
+    listener: TcpListener,
+    config: ServerConfig,
+    loader: L,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError>
+where
+    B: Backend,
+    L: FnOnce() -> Result<B, ServerError> + Send + 'static,
+{
+    let (state, rx) = AppState::new(config);
+    let worker = spawn_worker(loader, rx, state.clone()).map_err(|source| ServerError::Io {
+        what: "starting the model worker thread".into(),
+        source,
+    })?;
+    let watcher = state.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = watcher.load_failure() => {}
+        }
+    };
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|source| ServerError::Io {
+            what: "serving HTTP".into(),
+            source,
+        });
+    state.stop();
+    let load_error = state.load_failure_now();
+    drop(state);
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    served?;
+    match load_error {
+        Some(msg) => Err(ServerError::LoadFailed(msg)),
+        None => Ok(()),
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,318 @@
+//! Test harness: a server on 127.0.0.1:0 in a background runtime, and a deterministic fake backend.
+#![allow(dead_code)]
+
+use server::backend::{Backend, BackendInfo, Embedding, Input, TokenInput, Truncate};
+use server::client::HttpClient;
+use server::{ServerConfig, ServerError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A running server; shut down (gracefully) on drop.
+pub struct TestServer {
+    pub url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl TestServer {
+    pub fn start<B, L>(config: ServerConfig, loader: L) -> TestServer
+    where
+        B: Backend,
+        L: FnOnce() -> Result<B, ServerError> + Send + 'static,
+    {
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let stop = async move {
+                    let _ = stop_rx.await;
+                };
+                server::serve(listener, config, loader, stop).await
+            })
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server bound");
+        TestServer {
+            url: format!("http://{addr}"),
+            shutdown: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts with the fake backend and waits until /health is 200.
+    pub fn fake(config: ServerConfig, fake: FakeBackend) -> TestServer {
+        let s = TestServer::start(config, move || Ok(fake));
+        s.wait_ready();
+        s
+    }
+
+    pub fn client(&self) -> HttpClient {
+        HttpClient::new(&self.url)
+            .unwrap()
+            .with_timeout(Duration::from_secs(60))
+    }
+
+    pub fn wait_ready(&self) {
+        let t0 = Instant::now();
+        let mut c = self.client();
+        loop {
+            if let Ok(r) = c.get("/health") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(300),
+                "server not ready after 300 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Signals shutdown and waits for `serve` to return.
+    pub fn shutdown(mut self) -> Result<(), ServerError> {
+        self.stop()
+    }
+
+    /// Signals shutdown without waiting.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub fn join(mut self) -> Result<(), ServerError> {
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("server thread panicked")
+    }
+
+    fn stop(&mut self) -> Result<(), ServerError> {
+        self.signal_shutdown();
+        match self.thread.take() {
+            Some(t) => t.join().expect("server thread panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// What the fake model has computed, for assertions about batching and cancellation.
+#[derive(Default)]
+pub struct FakeLog {
+    /// Per batch: the first id after BOS of every input (the tests make it unique per input).
+    pub batches: Mutex<Vec<Vec<u32>>>,
+}
+
+/// Deterministic stand-in for the model: words are tokens, vectors are a fixed function of the ids.
+#[derive(Clone)]
+pub struct FakeBackend {
+    pub n_ctx: usize,
+    /// Milliseconds each batch takes (simulated compute), adjustable while running.
+    pub batch_delay_ms: Arc<AtomicU64>,
+    pub log: Arc<FakeLog>,
+}
+
+pub const FAKE_VOCAB: usize = 1000;
+pub const FAKE_DIMS: usize = 8;
+
+impl Default for FakeBackend {
+    fn default() -> Self {
+        FakeBackend {
+            n_ctx: 32,
+            batch_delay_ms: Arc::new(AtomicU64::new(0)),
+            log: Arc::new(FakeLog::default()),
+        }
+    }
+}
+
+impl FakeBackend {
+    pub fn with_delay(ms: u64) -> Self {
+        let f = FakeBackend::default();
+        f.batch_delay_ms.store(ms, Ordering::SeqCst);
+        f
+    }
+
+    /// "w123" is token 123; any other word hashes into 10..FAKE_VOCAB.
+    pub fn word_id(w: &str) -> u32 {
+        if let Some(n) = w.strip_prefix('w').and_then(|n| n.parse::<u32>().ok()) {
+            if (10..FAKE_VOCAB as u32).contains(&n) {
+                return n;
+            }
+        }
+        let h = w
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+        10 + h % (FAKE_VOCAB as u32 - 10)
+    }
+
+    pub fn encode(text: &str) -> Vec<u32> {
+        let mut ids = vec![2];
+        ids.extend(text.split_whitespace().map(Self::word_id));
+        ids.push(1);
+        ids
+    }
+
+    /// The fake's embedding of `ids` (what the server must return, bit for bit).
+    pub fn vector(ids: &[u32], dims: usize, normalize: bool) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..FAKE_DIMS)
+            .map(|k| {
+                ids.iter()
+                    .enumerate()
+                    .map(|(p, &id)| ((id as f32) * 0.37 + (k as f32) * 1.3 + p as f32 * 0.11).sin())
+                    .sum()
+            })
+            .collect();
+        v.truncate(dims);
+        if normalize {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= n);
+        }
+        v
+    }
+
+    fn prompt(name: &str) -> Option<&'static str> {
+        match name.to_ascii_lowercase().as_str() {
+            "query" => Some("task: search result | query:"),
+            "document" => Some("title: none | text:"),
+            _ => None,
+        }
+    }
+}
+
+impl Backend for FakeBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            model_id: "fake-embed".into(),
+            arch: "fake".into(),
+            n_embd: FAKE_DIMS,
+            dims: FAKE_DIMS,
+            supported_dims: vec![8, 4],
+            n_ctx: self.n_ctx,
+            n_vocab: FAKE_VOCAB,
+            quantization: "F32".into(),
+            has_head: true,
+            prompts: vec![
+                ("query".into(), "task: search result | query:".into()),
+                ("document".into(), "title: none | text:".into()),
+            ],
+            bos_id: 2,
+            eos_id: 1,
+        }
+    }
+
+    fn prepare(&self, input: &Input) -> Result<TokenInput, ServerError> {
+        let text = match &input.prompt_name {
+            None => input.text.clone(),
+            Some(name) => match Self::prompt(name) {
+                Some(p) => format!("{p} {}", input.text),
+                None => {
+                    return Err(ServerError::UnknownPrompt {
+                        name: name.clone(),
+                        known: "query, document".into(),
+                    })
+                }
+            },
+        };
+        let mut ids = Self::encode(&text);
+        let mut truncated = false;
+        if ids.len() > self.n_ctx {
+            if input.truncate == Truncate::Error {
+                return Err(ServerError::TooLong {
+                    n_tokens: ids.len(),
+                    max: self.n_ctx,
+                });
+            }
+            truncated = tokenizer::truncate(&mut ids, self.n_ctx, 1);
+        }
+        Ok(TokenInput {
+            ids,
+            dims: input.dims,
+            truncated,
+            normalize: input.normalize,
+        })
+    }
+
+    fn embed_tokens(&mut self, inputs: &[TokenInput]) -> Result<Vec<Embedding>, ServerError> {
+        let ms = self.batch_delay_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        self.log.batches.lock().unwrap().push(
+            inputs
+                .iter()
+                .map(|t| t.ids.get(1).copied().unwrap_or(0))
+                .collect(),
+        );
+        Ok(inputs
+            .iter()
+            .map(|t| Embedding {
+                vector: Self::vector(&t.ids, t.dims.unwrap_or(FAKE_DIMS), t.normalize),
+                n_tokens: t.ids.len(),
+                truncated: t.truncated,
+            })
+            .collect())
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String, ServerError> {
+        Ok(ids
+            .iter()
+            .filter(|&&id| id >= 10)
+            .map(|id| format!("w{id}"))
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
+    fn piece(&self, id: u32) -> Option<String> {
+        match id {
+            1 => Some("<eos>".into()),
+            2 => Some("<bos>".into()),
+            0..=9 => Some(format!("<ctrl{id}>")),
+            _ if (id as usize) < FAKE_VOCAB => Some(format!("\u{2581}w{id}")),
+            _ => None,
+        }
+    }
+
+    fn is_special(&self, id: u32) -> bool {
+        id < 10
+    }
+}
+
+/// POSTs JSON and returns (status, parsed body).
+pub fn post(c: &mut HttpClient, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = c.post_json(path, body.to_string().as_bytes(), &[]).unwrap();
+    let v = r.json().unwrap_or(serde_json::Value::Null);
+    (r.status, v)
+}
+
+/// Asserts the OpenAI error shape and returns (code, message).
+pub fn error_of(v: &serde_json::Value) -> (String, String) {
+    let e = &v["error"];
+    let msg = e["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.message in {v}"));
+    let code = e["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.code in {v}"));
+    assert!(e["type"].is_string(), "no error.type in {v}");
+    (code.to_owned(), msg.to_owned())
+}
