@@ -19,7 +19,7 @@ pub use error::GgufError;
 pub use parse::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH};
 pub use reader::GgufFile;
 pub use tensor::{TensorInfo, TensorView, MAX_DIMS, MAX_ELEMENTS, MAX_NAME_LEN};
-pub use types::GgmlType;
+pub use types::{file_type_name, GgmlType};
 pub use value::{Array, Value};
 pub use writer::GgufWriter;
 

@@ -44,7 +44,11 @@ impl GgufFile {
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::other("not a regular file")));
+        }
+        let len = meta.len();
         let storage = if len == 0 {
             Storage::Owned(Vec::new()) // mmap of an empty file is an error on some systems
         } else {

@@ -60,6 +60,7 @@ fn open_reads_the_same_as_from_bytes() {
         Err(E::Io { path, .. }) => assert!(path.ends_with("missing.gguf")),
         r => panic!("expected Io error, got {r:?}"),
     }
+    assert!(matches!(GgufFile::open(dir.path()), Err(E::Io { .. })));
     let empty = dir.path().join("empty.gguf");
     std::fs::write(&empty, b"").unwrap();
     assert!(matches!(GgufFile::open(&empty), Err(E::Truncated { .. })));
