@@ -11,4 +11,6 @@ pub enum CliError {
     },
     #[error("{0}")]
     NotImplemented(&'static str),
+    #[error("{0}")]
+    Gguf(#[from] gguf::GgufError),
 }
