@@ -17,6 +17,7 @@
 //! sentence-transformers truncation rule, and [`prompts`] resolves the model's named prompts.
 
 mod bpe;
+mod cache;
 mod decode;
 mod error;
 mod load;
@@ -70,6 +71,8 @@ impl TokenType {
 /// A SentencePiece (GGUF model "llama") tokenizer. Immutable after load; `Sync`, so one instance
 /// can serve many threads (each thread keeps its own scratch buffers).
 pub struct Tokenizer {
+    /// Distinct per instance: tags the per-thread caches.
+    uid: u64,
     vocab: vocab::Vocab,
     added: special::AddedTokens,
     bpe: bpe::BpeModel,
@@ -80,6 +83,21 @@ pub struct Tokenizer {
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .field("bos_id", &self.bos_id)
+            .field("eos_id", &self.eos_id)
+            .field("unk_id", &self.unk_id)
+            .field("pad_id", &self.pad_id)
+            .field("add_bos", &self.add_bos)
+            .field("add_eos", &self.add_eos)
+            .field("add_space_prefix", &self.add_space_prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 thread_local! {
@@ -116,6 +134,13 @@ impl Tokenizer {
         }
     }
 
+    /// The ids of `text` without BOS/EOS.
+    pub fn encode_content_vec(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.encode_content(text, &mut out);
+        out
+    }
+
     /// Appends the ids of `text` to `out` without BOS/EOS.
     pub fn encode_content(&self, text: &str, out: &mut Vec<u32>) {
         SCRATCH.with(|s| match s.try_borrow_mut() {
@@ -126,6 +151,7 @@ impl Tokenizer {
     }
 
     fn encode_with(&self, text: &str, out: &mut Vec<u32>, scratch: &mut bpe::Scratch) {
+        scratch.claim(self.uid);
         let mut at_start = true;
         self.added.split(text, |piece| {
             match piece {

@@ -5,6 +5,7 @@ use crate::special::AddedTokens;
 use crate::vocab::Vocab;
 use crate::{TokenType, Tokenizer, TokenizerError};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Everything the tokenizer is built from, as stored in GGUF.
 #[derive(Debug, Clone, Copy)]
@@ -102,16 +103,18 @@ pub(crate) fn from_vocab(v: &SpmVocab<'_>) -> Result<Tokenizer, TokenizerError> 
                 expected: n,
             });
         }
-        v.token_types
-            .iter()
-            .enumerate()
-            .map(|(index, &value)| {
-                TokenType::from_i32(value).ok_or(TokenizerError::BadTokenType { index, value })
-            })
-            .collect::<Result<_, _>>()?
+        let mut types = Vec::with_capacity(n);
+        for (index, &value) in v.token_types.iter().enumerate() {
+            match TokenType::from_i32(value) {
+                Some(t) => types.push(t),
+                None => return Err(TokenizerError::BadTokenType { index, value }),
+            }
+        }
+        types
     };
-    let total: usize = v.tokens.iter().map(|t| t.len() * 2).sum();
-    if total >= u32::MAX as usize {
+    // Piece offsets are u32; user-defined pieces may grow 3x (' ' -> '▁').
+    let total: usize = v.tokens.iter().map(|t| t.len()).sum();
+    if total.saturating_mul(3) >= u32::MAX as usize {
         return Err(TokenizerError::VocabTooLarge(n));
     }
     let check = |key: &'static str, id: u32| {
@@ -143,8 +146,8 @@ pub(crate) fn from_vocab(v: &SpmVocab<'_>) -> Result<Tokenizer, TokenizerError> 
             Cow::Borrowed(t.as_str())
         }
     });
-    let bpe = BpeModel::new(v.scores, &types);
-    let vocab = Vocab::build(pieces, types.clone());
+    let vocab = Vocab::build(pieces, types.clone(), total + 1024);
+    let bpe = BpeModel::new(v.scores, &types, &vocab);
     let missing = (0..=255u8).filter(|&b| vocab.byte_id(b).is_none()).count();
     if missing > 0 && unk_id.is_none() {
         return Err(TokenizerError::NoFallback { missing });
@@ -153,7 +156,9 @@ pub(crate) fn from_vocab(v: &SpmVocab<'_>) -> Result<Tokenizer, TokenizerError> 
         let ty = vocab.token_type(id)?;
         ty.is_added().then(|| (vocab.piece_bytes(id), id))
     }));
+    static NEXT_UID: AtomicU64 = AtomicU64::new(1);
     Ok(Tokenizer {
+        uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         vocab,
         added,
         bpe,

@@ -5,6 +5,35 @@ use crate::TokenType;
 
 const EMPTY: u32 = u32::MAX;
 
+/// One hash slot: the key's first 8 bytes inline, and `id | len << 32 | tag << 40` (len
+/// saturated at 255, tag = 24 hash bits). Keys of up to 8 bytes (most pieces) are compared
+/// without touching the piece text, so a probe costs one cache line.
+#[derive(Clone, Copy)]
+struct Slot {
+    head: u64,
+    meta: u64,
+}
+
+const FREE: Slot = Slot {
+    head: 0,
+    meta: u64::MAX,
+};
+
+/// The first 8 bytes of `key`, zero-padded.
+#[inline]
+fn head8(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// The `len | tag << 8` half of a slot's meta for a key with hash `h`.
+#[inline]
+fn check_bits(key: &[u8], h: u64) -> u64 {
+    (key.len().min(255) as u64) | ((h >> 40) << 8)
+}
+
 pub(crate) struct Vocab {
     /// All pieces back to back; piece `i` is `text[offsets[i]..offsets[i + 1]]`.
     text: String,
@@ -12,8 +41,8 @@ pub(crate) struct Vocab {
     types: Vec<TokenType>,
     /// Length of each piece in chars (saturating), used by the merge order.
     char_len: Vec<u16>,
-    /// Open addressing, linear probing; holds ids, `EMPTY` for a free slot. Power-of-two size.
-    slots: Vec<u32>,
+    /// Open addressing, linear probing, power-of-two size.
+    slots: Vec<Slot>,
     mask: usize,
     /// Id of each single ASCII char piece, `EMPTY` if absent (fast path of the BPE start).
     ascii: [u32; 128],
@@ -50,16 +79,19 @@ impl Vocab {
     pub(crate) fn build<'a>(
         pieces: impl ExactSizeIterator<Item = std::borrow::Cow<'a, str>>,
         types: Vec<TokenType>,
+        total_bytes: usize,
     ) -> Vocab {
         let n = pieces.len();
-        let mut text = String::new();
+        let mut text = String::with_capacity(total_bytes);
         let mut offsets = Vec::with_capacity(n + 1);
         let mut char_len = Vec::with_capacity(n);
         offsets.push(0u32);
         for p in pieces {
             text.push_str(&p);
             offsets.push(text.len() as u32);
-            char_len.push(p.chars().count().min(u16::MAX as usize) as u16);
+            // chars = bytes that are not UTF-8 continuation bytes
+            let chars = p.bytes().filter(|&b| (b & 0xC0) != 0x80).count();
+            char_len.push(chars.min(u16::MAX as usize) as u16);
         }
         let cap = (n * 2).next_power_of_two().max(16);
         let mut v = Vocab {
@@ -67,7 +99,7 @@ impl Vocab {
             offsets,
             types,
             char_len,
-            slots: vec![EMPTY; cap],
+            slots: vec![FREE; cap],
             mask: cap - 1,
             ascii: [EMPTY; 128],
             byte_ids: [EMPTY; 256],
@@ -96,14 +128,22 @@ impl Vocab {
 
     fn insert(&mut self, id: u32) {
         let key = self.piece_bytes(id);
-        let mut i = hash_bytes(key) as usize & self.mask;
+        let h = hash_bytes(key);
+        let (head, check) = (head8(key), check_bits(key, h));
+        let mut i = h as usize & self.mask;
         loop {
             let s = self.slots[i];
-            if s == EMPTY {
-                self.slots[i] = id;
+            if s.meta == FREE.meta {
+                self.slots[i] = Slot {
+                    head,
+                    meta: id as u64 | (check << 32),
+                };
                 return;
             }
-            if self.piece_bytes(s) == key {
+            if s.head == head
+                && s.meta >> 32 == check
+                && (key.len() <= 8 || self.piece_bytes(s.meta as u32) == key)
+            {
                 return; // duplicate text: keep the lower id
             }
             i = (i + 1) & self.mask;
@@ -112,14 +152,19 @@ impl Vocab {
 
     #[inline]
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<u32> {
-        let mut i = hash_bytes(key) as usize & self.mask;
+        let h = hash_bytes(key);
+        let (head, check) = (head8(key), check_bits(key, h));
+        let mut i = h as usize & self.mask;
         loop {
             let s = self.slots[i];
-            if s == EMPTY {
+            if s.meta == FREE.meta {
                 return None;
             }
-            if self.piece_bytes(s) == key {
-                return Some(s);
+            if s.head == head
+                && s.meta >> 32 == check
+                && (key.len() <= 8 || self.piece_bytes(s.meta as u32) == key)
+            {
+                return Some(s.meta as u32);
             }
             i = (i + 1) & self.mask;
         }
@@ -206,7 +251,7 @@ mod tests {
             TokenType::Byte,
             TokenType::Normal,
         ];
-        let v = Vocab::build(pieces.iter().map(|p| Cow::Borrowed(*p)), types);
+        let v = Vocab::build(pieces.iter().map(|p| Cow::Borrowed(*p)), types, 0);
         assert_eq!(v.lookup(b"a"), Some(0)); // duplicate: lowest id wins
         assert_eq!(v.lookup(b"ab"), Some(2));
         assert_eq!(v.lookup("▁".as_bytes()), Some(3));

@@ -47,6 +47,32 @@ fn parity_lines_match_hugging_face() {
     );
 }
 
+/// Extra Hugging Face reference lines (random multi-script text, vocabulary pieces, space runs,
+/// spelled special tokens, `x> </y` which needs the one cross-word piece `>▁</`); produced by
+/// `tests/data/gen_hf_extra.py` with the `tokenizers` package on the model's tokenizer.json.
+#[test]
+fn extra_reference_lines_match_hugging_face() {
+    let t = tok();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/hf_extra.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        let l: testkit::ParityLine = serde_json::from_str(line).unwrap();
+        let got = t.encode(&l.text);
+        assert_eq!(
+            got,
+            l.token_ids,
+            "line {}: {:?}\n  want {}\n  got  {}",
+            i + 1,
+            l.text,
+            show(t, &l.token_ids),
+            show(t, &got)
+        );
+        n += 1;
+    }
+    assert!(n > 2000);
+}
+
 #[test]
 fn corpus_with_prompts_matches_hugging_face() {
     let t = tok();
