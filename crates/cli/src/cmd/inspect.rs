@@ -342,3 +342,138 @@ fn float_json(x: f64) -> Json {
         json!(x.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gguf::{GgmlType, GgufError, GgufWriter};
+
+    /// Writes a small gemma-embedding-like GGUF to a temp file and returns its path.
+    fn small_model(name: &str) -> PathBuf {
+        let mut w = GgufWriter::new();
+        let kv = |w: &mut GgufWriter, k: &str, v: Value| w.add_kv(k, v).unwrap();
+        kv(
+            &mut w,
+            "general.architecture",
+            Value::String("gemma-embedding".into()),
+        );
+        kv(&mut w, "general.name", Value::String("tiny".into()));
+        kv(&mut w, "gemma-embedding.block_count", Value::U32(2));
+        kv(&mut w, "gemma-embedding.embedding_length", Value::U32(64));
+        kv(&mut w, "gemma-embedding.context_length", Value::U32(128));
+        kv(
+            &mut w,
+            "gemma-embedding.attention.head_count",
+            Value::U32(4),
+        );
+        kv(&mut w, "general.file_type", Value::U32(7));
+        kv(&mut w, "long.text", Value::String("x".repeat(500)));
+        let tokens = (0..12).map(|i| format!("t{i}")).collect();
+        kv(
+            &mut w,
+            "tokenizer.ggml.tokens",
+            Value::Array(Array::String(tokens)),
+        );
+        w.add_tensor("token_embd.weight", GgmlType::Q8_0, &[64, 12])
+            .unwrap();
+        w.add_tensor("dense_2.weight", GgmlType::F32, &[64, 3])
+            .unwrap();
+        let sizes: Vec<u64> = w.tensors().iter().map(|t| t.n_bytes).collect();
+        let path = std::env::temp_dir().join(format!(
+            "ggufembed-inspect-test-{}-{name}.gguf",
+            std::process::id()
+        ));
+        let mut out = Vec::new();
+        w.write(&mut out, |i| {
+            Ok::<_, GgufError>(vec![i as u8 + 1; sizes[i] as usize])
+        })
+        .unwrap();
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    fn args(file: PathBuf) -> Args {
+        Args {
+            file,
+            json: false,
+            hashes: true,
+        }
+    }
+
+    #[test]
+    fn summary_text_and_json_describe_the_file() {
+        let path = small_model("summary");
+        let f = GgufFile::open(&path).unwrap();
+        let s = Summary::of(&f);
+        assert_eq!(s.arch.as_deref(), Some("gemma-embedding"));
+        assert_eq!(
+            (s.n_layer, s.n_embd, s.n_ctx, s.n_head),
+            (Some(2), Some(64), Some(128), Some(4))
+        );
+        assert_eq!(
+            (s.n_head_kv, s.n_vocab, s.file_type),
+            (None, Some(12), Some(7))
+        );
+        assert_eq!(s.n_tensors, 2);
+        assert_eq!(s.tensor_bytes, 12 * 2 * 34 + 64 * 3 * 4);
+        assert!(s.has_dense_2 && !s.has_dense_3);
+
+        let hashes = tensor_hashes(&f);
+        assert_eq!(hashes[1], gguf::sha256_hex(&vec![2u8; 64 * 3 * 4]));
+
+        let mut text = Vec::new();
+        write_text(&mut text, &args(path.clone()), &f, &s, Some(&hashes)).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("file type:      7 (MOSTLY_Q8_0)"), "{text}");
+        assert!(text.contains("heads:          4 (kv: -)"), "{text}");
+        assert!(text.contains("dense_2 present, dense_3 absent"), "{text}");
+        assert!(
+            text.contains(r#"len 12: ["t0", "t1", "t2", "t3", "t4", ...]"#),
+            "{text}"
+        );
+        assert!(text.contains("... (500 chars)"), "{text}");
+        let row = text.lines().find(|l| l.contains("dense_2.weight")).unwrap();
+        assert!(
+            row.contains("F32") && row.contains("[64, 3]") && row.contains(&hashes[1]),
+            "{row}"
+        );
+
+        let doc = to_json(&args(path.clone()), &f, &s, Some(&hashes));
+        assert_eq!(doc["summary"]["vocab_size"], 12);
+        assert_eq!(doc["summary"]["has_dense_3"], false);
+        assert_eq!(doc["summary"]["head_count_kv"], Json::Null);
+        let tokens = &doc["metadata"]["tokenizer.ggml.tokens"];
+        assert_eq!(tokens["len"], 12);
+        assert_eq!(tokens["head"].as_array().unwrap().len(), HEAD_ITEMS);
+        let payload = f
+            .get("tokenizer.ggml.tokens")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .payload_bytes();
+        assert_eq!(tokens["payload_sha256"], gguf::sha256_hex(&payload));
+        assert_eq!(doc["tensors"][1]["sha256"], hashes[1].as_str());
+        assert_eq!(doc["tensors"][0]["shape"], json!([64, 12]));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_file_is_a_one_line_error() {
+        let path = small_model("corrupt");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 100);
+        std::fs::write(&path, bytes).unwrap();
+        match run(args(path.clone())) {
+            Err(e @ CliError::Gguf(_)) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("dense_2.weight") && msg.contains("past the end"),
+                    "{msg}"
+                );
+                assert!(!msg.contains('\n'));
+            }
+            r => panic!("expected a GGUF error, got {:?}", r.map(|_| ())),
+        }
+        std::fs::remove_file(path).unwrap();
+    }
+}
