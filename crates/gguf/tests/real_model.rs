@@ -149,3 +149,30 @@ fn q8_0_model_rewrites_byte_identical() {
     assert_eq!(out.len() as u64, file.file_size());
     assert!(out == file.as_bytes(), "rewritten file differs");
 }
+
+/// The F32 conversion has the same tensors and shapes as the Q8_0 file, all stored as F32,
+/// and the same metadata keys with identical arrays (vocabulary).
+#[test]
+fn f32_model_matches_q8_0_layout() {
+    let q8 = GgufFile::open(&testkit::q8_0_model()).unwrap();
+    let f32 = GgufFile::open(&testkit::f32_model()).unwrap();
+    assert_eq!(f32.get_u32("general.file_type").unwrap(), 0);
+    assert_eq!(f32.tensors().len(), q8.tensors().len());
+    for t in q8.tensors() {
+        let v = f32
+            .tensor(&t.name)
+            .unwrap_or_else(|| panic!("{} missing", t.name));
+        assert_eq!(v.shape, &t.shape[..], "{}", t.name);
+        assert_eq!(v.ggml_type, GgmlType::F32, "{}", t.name);
+        assert_eq!(v.data.len() as u64, t.n_elements() * 4, "{}", t.name);
+    }
+    for (k, v) in q8.metadata() {
+        if k != "general.file_type" {
+            assert!(f32.get(k).is_some(), "{k} missing from the F32 file");
+            if let Value::Array(a) = v {
+                let b = f32.get(k).unwrap().as_array().unwrap();
+                assert_eq!(a.payload_bytes(), b.payload_bytes(), "{k}");
+            }
+        }
+    }
+}
