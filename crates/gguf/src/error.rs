@@ -39,12 +39,12 @@ pub enum GgufError {
     },
 
     // ---- metadata ----
-    #[error("{context}: string length {len} at byte offset {offset} exceeds the {available} bytes left in the file")]
+    #[error("{context}: string length {len} at byte offset {offset} exceeds the limit of {limit} bytes (the bytes left in the file, at most 1 GiB)")]
     StringTooLong {
         context: String,
         len: u64,
         offset: u64,
-        available: u64,
+        limit: u64,
     },
     #[error("{context}: string at byte offset {offset} is not valid UTF-8 ({reason})")]
     InvalidUtf8 {

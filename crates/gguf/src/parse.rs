@@ -13,6 +13,8 @@ use std::collections::HashMap;
 pub const MAGIC: &[u8; 4] = b"GGUF";
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 pub const ALIGNMENT_KEY: &str = "general.alignment";
+/// Longest string accepted (ggml's `GGUF_MAX_STRING_LENGTH`).
+pub const MAX_STRING_LEN: u64 = 1 << 30;
 /// Deepest array nesting accepted (an array of scalars has depth 1).
 pub const MAX_ARRAY_DEPTH: usize = 8;
 
@@ -168,12 +170,16 @@ fn read_string(cur: &mut Cursor, context: &dyn Fn() -> String) -> Result<String,
         .u64()
         .map_err(|e| truncated(e, format!("length of {}", context())))?;
     let offset = cur.pos();
-    let bytes = cur.take(len).map_err(|e| GgufError::StringTooLong {
-        context: context(),
-        len,
-        offset: e.offset,
-        available: e.available,
-    })?;
+    let limit = cur.remaining().min(MAX_STRING_LEN);
+    if len > limit {
+        return Err(GgufError::StringTooLong {
+            context: context(),
+            len,
+            offset,
+            limit,
+        });
+    }
+    let bytes = cur.take(len).map_err(|e| truncated(e, context()))?;
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok(s.to_owned()),
         Err(e) => Err(GgufError::InvalidUtf8 {
