@@ -13,4 +13,8 @@ pub enum CliError {
     NotImplemented(&'static str),
     #[error("{0}")]
     Gguf(#[from] gguf::GgufError),
+    #[error("{0}")]
+    Convert(#[from] convert::ConvertError),
+    #[error("{0}")]
+    Pull(#[from] pull::PullError),
 }

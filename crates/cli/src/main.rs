@@ -2,6 +2,7 @@
 
 mod cmd;
 mod error;
+mod model_path;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
