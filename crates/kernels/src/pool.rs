@@ -18,7 +18,8 @@ const SPIN_ITERS: u32 = 2_000;
 /// Largest task count one `state` word can describe; bigger `run`s are issued in rounds.
 const MAX_TASKS: usize = u16::MAX as usize;
 
-type Job = *const (dyn Fn(usize) + Sync);
+/// A job: f(task index, thread index).
+type Job = *const (dyn Fn(usize, usize) + Sync);
 
 struct Shared {
     /// generation << 32 | n_tasks << 16 | next_task
@@ -82,7 +83,7 @@ impl ThreadPool {
                 let s = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("ggufembed-worker-{i}"))
-                    .spawn(move || worker_loop(&s))
+                    .spawn(move || worker_loop(&s, i))
                     .expect("failed to spawn a kernels worker thread")
             })
             .collect();
@@ -102,8 +103,14 @@ impl ThreadPool {
     /// Run `f(i)` for every `i in 0..n_tasks`; the caller participates. Returns when all are
     /// done. If a task panics, the panic is re-raised here after all tasks finished.
     pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        self.run_on_threads(n_tasks, &|i, _| f(i));
+    }
+
+    /// Like [`run`](Self::run), but `f(task, thread)` also gets the index (< `n_threads()`) of
+    /// the thread running it, for per-thread scratch. Tasks are handed out dynamically.
+    pub(crate) fn run_on_threads(&self, n_tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
         if self.workers.is_empty() || n_tasks <= 1 {
-            (0..n_tasks).for_each(f);
+            (0..n_tasks).for_each(|i| f(i, 0));
             return;
         }
         let mut start = 0;
@@ -112,19 +119,19 @@ impl ThreadPool {
             if start == 0 && n == n_tasks {
                 self.run_round(n, f);
             } else {
-                self.run_round(n, &|i| f(start + i));
+                self.run_round(n, &|i, th| f(start + i, th));
             }
             start += n;
         }
     }
 
-    fn run_round(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    fn run_round(&self, n_tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
         let mut gen = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
         let s = &*self.shared;
         *gen = gen.wrapping_add(1);
         // SAFETY: erasing the lifetime is sound because we do not return before every claimed
         // task has completed, and no task can be claimed after that (all indices are taken).
-        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), Job>(f) };
         // SAFETY: no task of any earlier job is claimable or running (we waited for them), so
         // no worker reads `job` now (see the field's protocol); `run_lock` excludes other callers.
         unsafe { *s.job.get() = Some(job) };
@@ -138,7 +145,7 @@ impl ThreadPool {
         }
         let mine = catch_unwind(AssertUnwindSafe(|| {
             while let Some(i) = claim(s, *gen) {
-                f(i);
+                f(i, 0);
                 s.completed.fetch_add(1, SeqCst);
             }
         }));
@@ -190,7 +197,7 @@ fn claim(s: &Shared, gen: u32) -> Option<usize> {
     }
 }
 
-fn worker_loop(s: &Shared) {
+fn worker_loop(s: &Shared, thread: usize) {
     let mut seen = 0u32;
     loop {
         // Wait for a new generation: spin, then sleep.
@@ -226,7 +233,7 @@ fn worker_loop(s: &Shared) {
             let f = unsafe { (*s.job.get()).expect("job set before its generation is published") };
             // SAFETY: as above.
             let f = unsafe { &*f };
-            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
+            if catch_unwind(AssertUnwindSafe(|| f(i, thread))).is_err() {
                 s.panicked.store(true, Relaxed);
             }
             if s.completed.fetch_add(1, SeqCst) + 1
@@ -328,6 +335,22 @@ mod tests {
             n.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(n.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn thread_indices_are_in_range_and_exclusive() {
+        let pool = ThreadPool::new(3);
+        let busy: Vec<AtomicU32> = (0..3).map(|_| AtomicU32::new(0)).collect();
+        let n = AtomicUsize::new(0);
+        pool.run_on_threads(300, &|_, th| {
+            assert!(th < 3);
+            // no two tasks run on the same thread index at once
+            assert_eq!(busy[th].fetch_add(1, Ordering::SeqCst), 0);
+            std::hint::black_box((0..100).sum::<u64>());
+            busy[th].fetch_sub(1, Ordering::SeqCst);
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 300);
     }
 
     #[test]

@@ -61,7 +61,8 @@ unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
     unsafe {
         let mut acc = [[S::splat(0.0); NV]; MR];
         for kk in 0..k {
-            let w: [S::V; NV] = std::array::from_fn(|v| S::load(wp.add(kk * nr + v * S::LANES)));
+            let w: [S::V; NV] =
+                crate::simd::array!(NV, |v| S::load(wp.add(kk * nr + v * S::LANES)));
             for (t, row) in acc.iter_mut().enumerate() {
                 let xb = S::splat(*x.add(t * ldx + kk));
                 for (a, w) in row.iter_mut().zip(&w) {

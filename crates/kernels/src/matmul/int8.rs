@@ -184,7 +184,7 @@ unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
             }
             for s in 0..KSTEPS {
                 let wv: [K::W; NV] =
-                    std::array::from_fn(|v| K::load_w(wb.add((s * NV + v) * K::VL * 4)));
+                    crate::simd::array!(NV, |v| K::load_w(wb.add((s * NV + v) * K::VL * 4)));
                 for (t, row) in acci.iter_mut().enumerate() {
                     let xp = xq.add(t * nb * QK + b * QK + s * 4);
                     for (acc, w) in row.iter_mut().zip(&wv) {

@@ -101,7 +101,7 @@ unsafe fn round_away256(v: __m256) -> __m256 {
 #[inline(always)]
 unsafe fn quantize_block_avx2(x: *const f32, q: *mut i8) -> (f32, i32) {
     unsafe {
-        let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(x.add(8 * i)));
+        let v: [__m256; 4] = crate::simd::array!(4, |i| _mm256_loadu_ps(x.add(8 * i)));
         let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
         let m = _mm256_max_ps(
             _mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
@@ -112,8 +112,9 @@ unsafe fn quantize_block_avx2(x: *const f32, q: *mut i8) -> (f32, i32) {
         let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
         let (d, id) = block_scale(amax);
         let vid = _mm256_set1_ps(id);
-        let i: [__m256i; 4] =
-            std::array::from_fn(|k| _mm256_cvtps_epi32(round_away256(_mm256_mul_ps(v[k], vid))));
+        let i: [__m256i; 4] = crate::simd::array!(4, |k| _mm256_cvtps_epi32(round_away256(
+            _mm256_mul_ps(v[k], vid)
+        )));
         // |i| <= 127: the saturating packs are exact; fix the lane interleave afterwards.
         let a = _mm256_packs_epi32(i[0], i[1]);
         let b = _mm256_packs_epi32(i[2], i[3]);

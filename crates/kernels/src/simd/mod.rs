@@ -41,7 +41,6 @@ pub(crate) unsafe trait F32s: Copy {
     /// Sum of the lanes (a fixed pairwise tree).
     unsafe fn hsum(v: Self::V) -> f32;
     /// Maximum of the lanes.
-    #[allow(dead_code)] // used by the SIMD attention (next step)
     unsafe fn hmax(v: Self::V) -> f32;
 }
 
@@ -142,6 +141,25 @@ pub(crate) fn on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
         _ => f(),
     }
 }
+
+/// `[e(0), e(1), ..., e(N-1)]` without closures: `std::array::from_fn` is not always inlined,
+/// and a closure that is not inlined compiles SIMD intrinsics inside it as calls (it lacks the
+/// caller's target features). `$n` must be at least 1.
+macro_rules! array {
+    ($n:expr, |$i:ident| $e:expr) => {{
+        let mut a = [{
+            let $i = 0usize;
+            $e
+        }; $n];
+        let mut $i = 1usize;
+        while $i < $n {
+            a[$i] = $e;
+            $i += 1;
+        }
+        a
+    }};
+}
+pub(crate) use array;
 
 /// Call the generic kernel `$f::<S>(args)` with `S` = the f32 SIMD type of `$isa` (resolved to a
 /// supported path), inside that path's `#[target_feature]` trampoline.

@@ -118,7 +118,6 @@ unsafe fn hsum128(v: __m128) -> f32 {
     }
 }
 
-#[allow(dead_code)]
 #[inline(always)]
 unsafe fn hmax128(v: __m128) -> f32 {
     unsafe {
