@@ -1,0 +1,97 @@
+//! The self-attention sub-block: fused QKV projection, per-head RMSNorm of q and k, NeoX RoPE,
+//! bidirectional attention per sequence (windowed on sliding layers), output projection.
+
+use crate::config::Config;
+use crate::forward::Batch;
+use crate::rope::RopeTable;
+use crate::scratch::Scratch;
+use crate::weights::LayerWeights;
+use kernels::{AttnShape, ThreadPool};
+
+/// attn_output(attention(q, k, v)) for the normed input in `s.cur`; the result replaces `s.cur`.
+pub fn self_attention(
+    cfg: &Config,
+    layer: &LayerWeights,
+    il: usize,
+    rope: &RopeTable,
+    batch: &Batch,
+    s: &mut Scratch,
+    pool: &ThreadPool,
+) {
+    let n_tok = batch.tokens.len();
+    let (n_embd, n_q, n_kv, hd) = (cfg.n_embd, cfg.n_embd_q(), cfg.n_embd_kv(), cfg.head_dim);
+    let n_qkv = n_q + 2 * n_kv;
+
+    // [n_tok, n_q + 2·n_kv]: each row is q ‖ k ‖ v
+    let qkv = &mut s.wide[..n_tok * n_qkv];
+    kernels::matmul(
+        &layer.attn_qkv,
+        &s.cur[..n_tok * n_embd],
+        n_tok,
+        qkv,
+        &mut s.matmul,
+        pool,
+    );
+
+    // Split into q [n_tok, n_q], k [n_tok, n_kv], v [n_tok, n_kv]; then per head:
+    // q = rope(rms_norm(q) · attn_q_norm), k = rope(rms_norm(k) · attn_k_norm).
+    let (q, k, v) = (
+        &mut s.q[..n_tok * n_q],
+        &mut s.k[..n_tok * n_kv],
+        &mut s.v[..n_tok * n_kv],
+    );
+    for seq in batch.seqs {
+        for (pos, t) in seq.clone().enumerate() {
+            let row = &qkv[t * n_qkv..(t + 1) * n_qkv];
+            let (q_t, k_t, v_t) = (
+                &mut q[t * n_q..(t + 1) * n_q],
+                &mut k[t * n_kv..(t + 1) * n_kv],
+                &mut v[t * n_kv..(t + 1) * n_kv],
+            );
+            q_t.copy_from_slice(&row[..n_q]);
+            k_t.copy_from_slice(&row[n_q..n_q + n_kv]);
+            v_t.copy_from_slice(&row[n_q + n_kv..]);
+
+            let (cos, sin) = rope.at(pos);
+            for head in q_t.chunks_exact_mut(hd) {
+                kernels::rms_norm_inplace(head, &layer.attn_q_norm, cfg.rms_eps);
+                kernels::rope_neox(head, cos, sin);
+            }
+            for head in k_t.chunks_exact_mut(hd) {
+                kernels::rms_norm_inplace(head, &layer.attn_k_norm, cfg.rms_eps);
+                kernels::rope_neox(head, cos, sin);
+            }
+        }
+    }
+
+    // softmax(q·kᵀ · scale) · v, one sequence at a time           [n_tok, n_q]
+    for seq in batch.seqs {
+        let shape = AttnShape {
+            n_tok: seq.len(),
+            n_head: cfg.n_head,
+            n_head_kv: cfg.n_head_kv,
+            head_dim: hd,
+            window: cfg.window(il),
+            scale: cfg.attn_scale,
+        };
+        kernels::attention(
+            &q[seq.start * n_q..seq.end * n_q],
+            &k[seq.start * n_kv..seq.end * n_kv],
+            &v[seq.start * n_kv..seq.end * n_kv],
+            &mut s.attn[seq.start * n_q..seq.end * n_q],
+            &shape,
+            &mut s.attention,
+            pool,
+        );
+    }
+
+    // attn_output: [n_tok, n_q] -> [n_tok, n_embd]
+    kernels::matmul(
+        &layer.attn_output,
+        &s.attn[..n_tok * n_q],
+        n_tok,
+        &mut s.cur[..n_tok * n_embd],
+        &mut s.matmul,
+        pool,
+    );
+}

@@ -1,0 +1,129 @@
+//! Accuracy against sentence-transformers fp32 on the visible corpus (tests/data), with the real
+//! model files. Run with `--nocapture` to see the table.
+//!
+//! Two entry points are checked:
+//! - `embed_tokens` on the reference token ids (ST-truncated): isolates the encoder from the tokenizer;
+//! - `embed` on the raw texts with their prompts: the whole pipeline.
+
+use model::{Embedder, EmbedderOptions, Embedding, Input, TokenInput};
+use std::path::Path;
+use testkit::ReferenceEmbedding;
+
+const DIMS: [usize; 4] = [768, 512, 256, 128];
+const BOS: u32 = 2;
+const EOS: u32 = 1;
+const N_CTX: usize = 2048;
+
+struct Stats {
+    mean: f64,
+    min: f64,
+    worst_id: u64,
+}
+
+fn stats(got: &[Embedding], reference: &[ReferenceEmbedding], dims: usize) -> Stats {
+    let mut sum = 0.0;
+    let mut min = f64::INFINITY;
+    let mut worst_id = 0;
+    for (g, r) in got.iter().zip(reference) {
+        let c = testkit::cosine(&g.vector, &r.embedding, dims);
+        sum += c;
+        if c < min {
+            min = c;
+            worst_id = r.id;
+        }
+    }
+    Stats {
+        mean: sum / got.len() as f64,
+        min,
+        worst_id,
+    }
+}
+
+/// Embeds every reference text at full width (dims are derived by Matryoshka truncation in
+/// `testkit::cosine`, which matches truncating then renormalizing).
+fn check(label: &str, got: &[Embedding], min_mean: f64, min_min: f64) {
+    let reference = testkit::corpus_st_fp32();
+    assert_eq!(got.len(), reference.len());
+    for (g, r) in got.iter().zip(&reference) {
+        assert_eq!(g.n_tokens, r.n_tokens, "id {}: n_tokens", r.id);
+        assert_eq!(g.truncated, r.truncated, "id {}: truncated", r.id);
+        assert_eq!(g.vector.len(), 768);
+    }
+    println!(
+        "\n{label}: cosine vs sentence-transformers fp32 ({} texts)",
+        got.len()
+    );
+    println!("| dims | mean cosine | min cosine | 1 - min | worst id |");
+    println!("|-----:|------------:|-----------:|--------:|---------:|");
+    let mut failures = Vec::new();
+    for dims in DIMS {
+        let s = stats(got, &reference, dims);
+        println!(
+            "| {dims} | {:.7} | {:.7} | {:.1e} | {} |",
+            s.mean,
+            s.min,
+            1.0 - s.min,
+            s.worst_id
+        );
+        if s.mean < min_mean || s.min < min_min {
+            failures.push(format!(
+                "{dims} dims: mean {:.6} (need {min_mean}), min {:.6} (need {min_min}, id {})",
+                s.mean, s.min, s.worst_id
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{label}: {failures:#?}");
+}
+
+/// The reference ids cut the way sentence-transformers cuts: BOS + first 2046 content + EOS.
+fn reference_token_inputs() -> Vec<TokenInput> {
+    testkit::corpus_tokens()
+        .into_iter()
+        .map(|t| {
+            let mut ids = t.token_ids;
+            assert_eq!((ids[0], *ids.last().unwrap()), (BOS, EOS));
+            let truncated = ids.len() > N_CTX;
+            if truncated {
+                ids.truncate(N_CTX - 1);
+                ids.push(EOS);
+            }
+            TokenInput {
+                truncated,
+                ..TokenInput::new(ids)
+            }
+        })
+        .collect()
+}
+
+fn open(path: &Path) -> Embedder {
+    Embedder::open(path, &EmbedderOptions::default())
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
+}
+
+#[test]
+fn q8_0_encoder_matches_sentence_transformers() {
+    let mut e = open(&testkit::q8_0_model());
+    let got = e.embed_tokens(&reference_token_inputs()).unwrap();
+    check("Q8_0, reference token ids", &got, 0.9996, 0.998);
+}
+
+#[test]
+fn f32_encoder_matches_sentence_transformers() {
+    let mut e = open(&testkit::f32_model());
+    let got = e.embed_tokens(&reference_token_inputs()).unwrap();
+    check("F32, reference token ids", &got, 0.99999, 0.99999);
+}
+
+#[test]
+fn q8_0_texts_match_sentence_transformers() {
+    let mut e = open(&testkit::q8_0_model());
+    let inputs: Vec<Input> = testkit::corpus()
+        .into_iter()
+        .map(|c| Input {
+            prompt_name: c.prompt_name,
+            ..Input::new(c.text)
+        })
+        .collect();
+    let got = e.embed(&inputs).unwrap();
+    check("Q8_0, texts + prompts", &got, 0.9996, 0.998);
+}
