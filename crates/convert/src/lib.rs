@@ -223,6 +223,15 @@ pub fn convert(
     opts: &ConvertOptions,
     progress: &dyn Progress,
 ) -> Result<ConvertSummary, ConvertError> {
+    if out.is_dir() || out.file_name().is_none() {
+        return Err(ConvertError::Io {
+            path: out.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the output must be a file path, not a directory",
+            ),
+        });
+    }
     let prepared = prepare(hf_dir, opts)?;
     let tmp = partial_path(out);
     let result = (|| {
