@@ -14,6 +14,15 @@ pub enum CliError {
     #[error("{0}")]
     Gguf(#[from] gguf::GgufError),
     #[error("{0}")]
+    Tokenizer(#[from] tokenizer::TokenizerError),
+    /// A bad input record: `input` is a path, "stdin" or "argument"; `line` is 1-based.
+    #[error("{input}:{line}: {reason}")]
+    Input {
+        input: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{0}")]
     Convert(#[from] convert::ConvertError),
     #[error("{0}")]
     Pull(#[from] pull::PullError),

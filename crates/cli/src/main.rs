@@ -2,6 +2,7 @@
 
 mod cmd;
 mod error;
+mod input;
 mod model_path;
 
 use clap::{Parser, Subcommand};
