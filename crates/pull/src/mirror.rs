@@ -139,6 +139,7 @@ fn pip_download(
         .args([
             "--disable-pip-version-check",
             "--no-input",
+            "--no-cache-dir",
             "--progress-bar",
             "off",
         ])
