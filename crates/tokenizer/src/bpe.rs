@@ -55,6 +55,21 @@ impl Scratch {
     pub(crate) fn claim(&mut self, owner: u64) {
         self.caches.claim(owner);
     }
+
+    /// Gives back memory after an unusually long input (a 1 MB line needs ~50 MB of symbols
+    /// and heap), so a thread does not keep it for good.
+    pub(crate) fn trim(&mut self) {
+        const KEEP: usize = 1 << 16;
+        if self.norm.capacity() > 16 * KEEP {
+            self.norm = String::new();
+        }
+        if self.syms.capacity() > KEEP {
+            self.syms = Vec::new();
+        }
+        if self.heap.capacity() > KEEP {
+            self.heap = BinaryHeap::new();
+        }
+    }
 }
 
 pub(crate) struct BpeModel {

@@ -7,13 +7,13 @@ const NONE: u32 = u32::MAX;
 const PAIR_SLOTS: usize = 1 << 14;
 /// Entries of the char cache (a power of two).
 const CHAR_SLOTS: usize = 1 << 12;
-/// Entries of the word cache (a power of two).
-const WORD_SLOTS: usize = 1 << 14;
+/// Entries of the word cache (a power of two; 16 bytes each).
+const WORD_SLOTS: usize = 1 << 16;
 /// Longest word (bytes) the word cache keeps.
 pub(crate) const MAX_CACHED_WORD: usize = 64;
 /// The word cache's arenas are emptied when they grow past these sizes.
 const WORD_ARENA_BYTES: usize = 1 << 20;
-const WORD_ARENA_IDS: usize = 1 << 19;
+const WORD_ARENA_IDS: usize = 1 << 18;
 
 /// Adjacent pair `(l, r)` by id -> merged piece and its rank key (`p == NONE`: no merge).
 #[derive(Clone, Copy)]
@@ -25,12 +25,13 @@ struct PairEntry {
 
 #[derive(Clone, Copy, Default)]
 struct WordEntry {
-    hash: u64,
+    /// High half of the word's hash (the low bits pick the slot).
+    tag: u32,
     word_off: u32,
-    word_len: u32,
     ids_off: u32,
+    word_len: u16,
     /// 0 = empty slot (a word always has at least one id).
-    ids_len: u32,
+    ids_len: u16,
 }
 
 /// All memo tables of one thread, valid for one tokenizer (`owner`).
@@ -111,15 +112,16 @@ impl Caches {
     #[inline]
     pub(crate) fn get_word(&self, word: &[u8], h: u64) -> Option<&[u32]> {
         let e = &self.words[h as usize & (WORD_SLOTS - 1)];
-        if e.ids_len == 0 || e.hash != h || e.word_len as usize != word.len() {
+        if e.ids_len == 0 || e.tag != (h >> 32) as u32 || e.word_len as usize != word.len() {
             return None;
         }
-        let w = &self.word_bytes[e.word_off as usize..(e.word_off + e.word_len) as usize];
-        (w == word).then(|| &self.word_ids[e.ids_off as usize..(e.ids_off + e.ids_len) as usize])
+        let (wo, io) = (e.word_off as usize, e.ids_off as usize);
+        let w = &self.word_bytes[wo..wo + e.word_len as usize];
+        (w == word).then(|| &self.word_ids[io..io + e.ids_len as usize])
     }
 
     pub(crate) fn put_word(&mut self, word: &[u8], h: u64, ids: &[u32]) {
-        if ids.is_empty() || word.len() > MAX_CACHED_WORD {
+        if ids.is_empty() || ids.len() > u16::MAX as usize || word.len() > MAX_CACHED_WORD {
             return;
         }
         if self.word_bytes.len() + word.len() > WORD_ARENA_BYTES
@@ -128,11 +130,11 @@ impl Caches {
             self.clear_words();
         }
         let e = WordEntry {
-            hash: h,
+            tag: (h >> 32) as u32,
             word_off: self.word_bytes.len() as u32,
-            word_len: word.len() as u32,
             ids_off: self.word_ids.len() as u32,
-            ids_len: ids.len() as u32,
+            word_len: word.len() as u16,
+            ids_len: ids.len() as u16,
         };
         self.word_bytes.extend_from_slice(word);
         self.word_ids.extend_from_slice(ids);

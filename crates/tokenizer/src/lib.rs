@@ -164,6 +164,7 @@ impl Tokenizer {
             }
             at_start = false;
         });
+        scratch.trim();
     }
 
     /// Text for `ids`: `▁` → space, byte tokens → UTF-8 (invalid runs → U+FFFD per byte), as the
