@@ -1,5 +1,6 @@
 //! Compares our token ids with a reference JSON-lines file of `{"text", "token_ids"}` objects
-//! (e.g. produced with the Hugging Face tokenizer) and prints the lines that differ.
+//! (e.g. produced with the Hugging Face tokenizer) and prints the lines that differ. Lines that
+//! also carry `"decoded"` check `decode(token_ids) == decoded` instead.
 //!
 //! `cargo run -p tokenizer --example compare -- MODEL.gguf REFERENCE.jsonl`
 
@@ -24,6 +25,20 @@ fn main() {
         let text = v["text"].as_str().expect("text");
         let want: Vec<u32> = serde_json::from_value(v["token_ids"].clone()).expect("token_ids");
         n += 1;
+        if let Some(decoded) = v.get("decoded").and_then(|d| d.as_str()) {
+            // a decode check: token_ids -> decoded
+            let got = tok.decode(&want).expect("decode");
+            if got != decoded {
+                bad += 1;
+                if bad <= 10 {
+                    println!(
+                        "line {}: decode {want:?}\n  want {decoded:?}\n  got  {got:?}",
+                        i + 1
+                    );
+                }
+            }
+            continue;
+        }
         let got = tok.encode(text);
         if got != want {
             bad += 1;

@@ -1,9 +1,12 @@
-//! ids -> text, as Hugging Face's Gemma decoder (`Replace ▁→' '`, `ByteFallback`, `Fuse`) with
-//! `skip_special_tokens=True`.
+//! ids -> text, as Hugging Face's Gemma decoder (`Replace ▁→' '`, `ByteFallback`, `Fuse`).
 
 use crate::{Tokenizer, TokenizerError};
 
-pub(crate) fn decode(t: &Tokenizer, ids: &[u32]) -> Result<String, TokenizerError> {
+pub(crate) fn decode(
+    t: &Tokenizer,
+    ids: &[u32],
+    skip_special: bool,
+) -> Result<String, TokenizerError> {
     let vocab = &t.vocab;
     let mut out = String::new();
     // Pending run of byte-fallback tokens.
@@ -15,7 +18,7 @@ pub(crate) fn decode(t: &Tokenizer, ids: &[u32]) -> Result<String, TokenizerErro
                 vocab_size: vocab.len(),
             });
         }
-        if t.is_skipped_in_decode(id) {
+        if skip_special && t.is_skipped_in_decode(id) {
             continue;
         }
         if let Some(b) = vocab.byte_value(id) {

@@ -168,9 +168,17 @@ impl Tokenizer {
     }
 
     /// Text for `ids`: `▁` → space, byte tokens → UTF-8 (invalid runs → U+FFFD per byte), as the
-    /// Hugging Face decoder with `skip_special_tokens=True`: BOS, EOS, PAD and UNK are skipped.
+    /// Hugging Face decoder with `skip_special_tokens=True`, skipping BOS, EOS, PAD and UNK.
+    /// Other control tokens are written as their text (Hugging Face also drops a few of them,
+    /// e.g. `<start_of_turn>`, which GGUF metadata does not distinguish from `<unused0>`).
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
-        decode::decode(self, ids)
+        decode::decode(self, ids, true)
+    }
+
+    /// [`Tokenizer::decode`] with the choice to keep BOS/EOS/PAD/UNK as text (`<bos>` ...),
+    /// like `skip_special_tokens=False`.
+    pub fn decode_with(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
+        decode::decode(self, ids, skip_special)
     }
 
     /// The piece for `id` as Hugging Face spells it (`▁hello`, `<0x0A>`, `<eos>`).

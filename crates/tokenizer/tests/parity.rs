@@ -115,3 +115,32 @@ fn decode_round_trips_parity_lines() {
         assert_eq!(text, want, "line {}", i + 1);
     }
 }
+
+/// `decode` / `decode_with(.., false)` against Hugging Face `decode(skip_special_tokens=True/False)`
+/// on random id sequences (byte-token runs valid and invalid, control and user-defined tokens);
+/// produced by `tests/data/gen_hf_decode.py`.
+#[test]
+fn decode_matches_hugging_face() {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        token_ids: Vec<u32>,
+        decoded: String,
+        decoded_all: String,
+    }
+    let t = tok();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/hf_decode.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        let l: Line = serde_json::from_str(line).unwrap();
+        assert_eq!(t.decode(&l.token_ids).unwrap(), l.decoded, "line {}", i + 1);
+        assert_eq!(
+            t.decode_with(&l.token_ids, false).unwrap(),
+            l.decoded_all,
+            "line {}",
+            i + 1
+        );
+        n += 1;
+    }
+    assert!(n >= 2000);
+}
