@@ -243,6 +243,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tokenizer_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Tokenizer>();
+    }
+
+    #[test]
     fn truncate_keeps_bos_and_eos() {
         let mut ids = vec![2, 10, 11, 12, 13, 1];
         assert!(truncate(&mut ids, 4, 1));
