@@ -1,7 +1,7 @@
 //! Int8 (Q8_0) GEMM microbenchmark at EmbeddingGemma-300M shapes.
 //!
 //! `cargo run --release -p kernels --example gemm_bench [-- --isa avx512|avx2-vnni|avx2-novnni|scalar]
-//! [--f32 | --attn] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
+//! [--f32 | --attn] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
 //!
 //! Reports G MAC/s of `matmul` (activation quantization included) and the fraction of the
 //! int8 VNNI peak (~370 G MAC/s per core for zmm `vpdpbusd`; for `--f32` the zmm FMA peak,
@@ -173,6 +173,7 @@ fn main() {
     }
     .or_supported();
     let float = std::env::args().any(|a| a == "--f32");
+    let cold = std::env::args().any(|a| a == "--cold");
     let threads = list("--threads", &[1, 2]);
     let min_secs: f64 = arg("--secs").map_or(0.3, |s| s.parse().unwrap());
     if std::env::args().any(|a| a == "--attn") {
@@ -186,8 +187,13 @@ fn main() {
     let ntoks = list("--ntok", &[1, 18, 60, 424]);
     let peak_per_core = if float { 88.0 } else { 370.0 };
     println!(
-        "isa={isa} weights={} (peak assumed {peak_per_core} G MAC/s/core)",
-        if float { "F32" } else { "Q8_0" }
+        "isa={isa} weights={}{} (peak assumed {peak_per_core} G MAC/s/core)",
+        if float { "F32" } else { "Q8_0" },
+        if cold {
+            ", cold (streamed from DRAM)"
+        } else {
+            ", cache-resident"
+        }
     );
     println!(
         "{:<20} {:>5} {:>3} {:>10} {:>9} {:>7}",

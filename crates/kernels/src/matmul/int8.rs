@@ -16,6 +16,9 @@ use super::aligned::AlignedBytes;
 use super::MatmulScratch;
 use crate::quant::QK;
 
+/// How many blocks ahead the few-token microkernel prefetches weights.
+const PREFETCH_BLOCKS: usize = 4;
+
 /// 4-byte k-steps per 32-block.
 pub(crate) const KSTEPS: usize = QK / 4;
 
@@ -36,6 +39,8 @@ pub(crate) unsafe trait Int8Isa {
     unsafe fn seed(xsum: i32) -> Self::I;
     /// acc[l] += Σ_{j<4} w[l][j] · x[j] (true signed weights), x = 4 signed bytes.
     unsafe fn dot4(acc: Self::I, w: Self::W, x4: *const i8) -> Self::I;
+    /// Lane-wise int32 a + b.
+    unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
     unsafe fn fzero() -> Self::F;
     /// fma(f32(isum) · dx, dw, acc), dw = VL f32 scales.
     unsafe fn epilogue(acc: Self::F, isum: Self::I, dx: f32, dw: *const f32) -> Self::F;
@@ -159,7 +164,7 @@ impl QuantPtrs {
 /// (row strides nb·32 / nb / nb) for MR tokens; y valid for MR rows of stride ldy and `ncols`
 /// columns (`ncols <= NV·VL`).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
     w: *const u8,
     nb: usize,
@@ -182,13 +187,44 @@ unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
                 let s = K::seed(*xs.add(t * nb + b));
                 *row = [s; NV];
             }
-            for s in 0..KSTEPS {
-                let wv: [K::W; NV] =
-                    crate::simd::array!(NV, |v| K::load_w(wb.add((s * NV + v) * K::VL * 4)));
-                for (t, row) in acci.iter_mut().enumerate() {
-                    let xp = xq.add(t * nb * QK + b * QK + s * 4);
-                    for (acc, w) in row.iter_mut().zip(&wv) {
-                        *acc = K::dot4(*acc, *w, xp);
+            if MR <= 2 {
+                // Few tokens: weight-bandwidth bound; fetch a few blocks ahead.
+                let ahead = wb.add(PREFETCH_BLOCKS * bb);
+                for line in (0..bb).step_by(64) {
+                    crate::simd::prefetch(ahead.add(line));
+                }
+                // Few tokens: too few independent vpdpbusd chains to hide latency; run odd
+                // k-steps into a second set of accumulators (int32 sums are exact, so the
+                // result is unchanged).
+                let mut acc2: [[K::I; NV]; MR] = [[K::seed(0); NV]; MR];
+                for s in (0..KSTEPS).step_by(2) {
+                    let w0: [K::W; NV] =
+                        crate::simd::array!(NV, |v| K::load_w(wb.add((s * NV + v) * K::VL * 4)));
+                    let w1: [K::W; NV] = crate::simd::array!(NV, |v| K::load_w(
+                        wb.add(((s + 1) * NV + v) * K::VL * 4)
+                    ));
+                    for t in 0..MR {
+                        let xp = xq.add(t * nb * QK + b * QK + s * 4);
+                        for v in 0..NV {
+                            acci[t][v] = K::dot4(acci[t][v], w0[v], xp);
+                            acc2[t][v] = K::dot4(acc2[t][v], w1[v], xp.add(4));
+                        }
+                    }
+                }
+                for t in 0..MR {
+                    for v in 0..NV {
+                        acci[t][v] = K::add_i(acci[t][v], acc2[t][v]);
+                    }
+                }
+            } else {
+                for s in 0..KSTEPS {
+                    let wv: [K::W; NV] =
+                        crate::simd::array!(NV, |v| K::load_w(wb.add((s * NV + v) * K::VL * 4)));
+                    for (t, row) in acci.iter_mut().enumerate() {
+                        let xp = xq.add(t * nb * QK + b * QK + s * 4);
+                        for (acc, w) in row.iter_mut().zip(&wv) {
+                            *acc = K::dot4(*acc, *w, xp);
+                        }
                     }
                 }
             }

@@ -37,6 +37,10 @@ unsafe impl Int8Isa for Avx512Vnni {
         unsafe { _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32(x4.cast::<i32>().read_unaligned())) }
     }
     #[inline(always)]
+    unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
+        unsafe { _mm512_add_epi32(a, b) }
+    }
+    #[inline(always)]
     unsafe fn fzero() -> __m512 {
         unsafe { _mm512_setzero_ps() }
     }
@@ -154,6 +158,10 @@ unsafe impl Int8Isa for AvxVnni {
         }
     }
     #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        unsafe { _mm256_add_epi32(a, b) }
+    }
+    #[inline(always)]
     unsafe fn fzero() -> __m256 {
         unsafe { _mm256_setzero_ps() }
     }
@@ -203,6 +211,10 @@ unsafe impl Int8Isa for Avx2Maddubs {
             let p16 = _mm256_maddubs_epi16(w.0, _mm256_sign_epi8(x, w.1));
             _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)))
         }
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        unsafe { _mm256_add_epi32(a, b) }
     }
     #[inline(always)]
     unsafe fn fzero() -> __m256 {

@@ -333,3 +333,61 @@ fn scratch_grows_when_undersized_and_zero_tokens_is_noop() {
     assert_eq!(y, run(&w, &x, 3, 1));
     matmul(&w, &[], 0, &mut [], &mut s, &pool);
 }
+
+/// The SIMD Q8_0 activation quantizers equal the scalar `quantize_row_q8_0_ref` port exactly,
+/// including round-half-away-from-zero ties, all-zero blocks and tiny/huge magnitudes.
+#[test]
+fn simd_activation_quantizer_is_bit_exact() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let cols = 8 * QK;
+    let n_tok = 9;
+    let mut x = random_x(n_tok * cols, &mut rng);
+    // block 0 of token 0: amax 127 -> d = 1, so x itself is x*id: exact ties
+    let ties = [
+        0.5f32,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        -2.5,
+        126.5,
+        -126.5,
+        0.49999997,
+        -0.49999997,
+        3.4999998,
+    ];
+    x[..QK].fill(0.25);
+    x[0] = 127.0;
+    x[1..1 + ties.len()].copy_from_slice(&ties);
+    x[QK..2 * QK].fill(0.0); // zero block
+    for (i, v) in x[2 * QK..3 * QK].iter_mut().enumerate() {
+        *v = (i as f32 - 16.0) * 1e-30; // tiny: d underflows in f16
+    }
+    for (i, v) in x[3 * QK..4 * QK].iter_mut().enumerate() {
+        *v = (i as f32 - 16.0) * 1e6; // large
+    }
+    let pool = ThreadPool::new(2);
+    let mut want = MatmulScratch::new(n_tok, cols);
+    quantize_activations(Isa::Scalar, &x, n_tok, cols, &mut want, &pool);
+    assert_eq!(
+        &want.xq[1..1 + ties.len()],
+        &[1, -1, 2, -2, 3, -3, 127, -127, 0, 0, 3]
+    );
+    for isa in Isa::ALL.into_iter().filter(|i| *i != Isa::Scalar) {
+        if !isa.is_supported() {
+            println!("skipping {isa}: not supported by this CPU");
+            continue;
+        }
+        let mut got = MatmulScratch::new(n_tok, cols);
+        quantize_activations(isa, &x, n_tok, cols, &mut got, &pool);
+        assert_eq!(got.xq, want.xq, "{isa} quantized values");
+        assert_eq!(got.xsum, want.xsum, "{isa} block sums");
+        assert!(
+            got.xd
+                .iter()
+                .zip(&want.xd)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{isa} scales"
+        );
+    }
+}

@@ -202,6 +202,19 @@ pub(crate) unsafe fn exp<S: F32s>(x: S::V) -> S::V {
     }
 }
 
+/// Hint the CPU to fetch the cache line holding `p` into L1 (no-op off x86). Never faults,
+/// even for addresses past the end of an allocation.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint and never faults; SSE is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Length of the prefix of `n` elements covered by whole `S` vectors; kernels process the rest
 /// with [`Scalar`] (bit-identical for element-wise work, since both run the same IEEE ops).
 #[inline(always)]
