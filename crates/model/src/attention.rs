@@ -3,13 +3,15 @@
 
 use crate::config::Config;
 use crate::forward::Batch;
+use crate::profile::OpTimer;
 use crate::rope::RopeTable;
 use crate::scratch::Scratch;
 use crate::weights::LayerWeights;
 use kernels::{AttnShape, ThreadPool};
 
 /// attn_output(attention(q, k, v)) for the normed input in `s.cur`; the result replaces `s.cur`.
-pub fn self_attention(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn self_attention(
     cfg: &Config,
     layer: &LayerWeights,
     il: usize,
@@ -17,6 +19,7 @@ pub fn self_attention(
     batch: &Batch,
     s: &mut Scratch,
     pool: &ThreadPool,
+    timer: &mut OpTimer,
 ) {
     let n_tok = batch.tokens.len();
     let (n_embd, n_q, n_kv, hd) = (cfg.n_embd, cfg.n_embd_q(), cfg.n_embd_kv(), cfg.head_dim);
@@ -32,6 +35,7 @@ pub fn self_attention(
         &mut s.matmul,
         pool,
     );
+    timer.lap("attn_qkv");
 
     // Split into q [n_tok, n_q], k [n_tok, n_kv], v [n_tok, n_kv]; then per head:
     // q = rope(rms_norm(q) · attn_q_norm), k = rope(rms_norm(k) · attn_k_norm).
@@ -64,6 +68,8 @@ pub fn self_attention(
         }
     }
 
+    timer.lap("q_norm+k_norm+rope");
+
     // softmax(q·kᵀ · scale) · v, one sequence at a time           [n_tok, n_q]
     for seq in batch.seqs {
         let shape = AttnShape {
@@ -85,6 +91,8 @@ pub fn self_attention(
         );
     }
 
+    timer.lap("attention");
+
     // attn_output: [n_tok, n_q] -> [n_tok, n_embd]
     kernels::matmul(
         &layer.attn_output,
@@ -94,4 +102,5 @@ pub fn self_attention(
         &mut s.matmul,
         pool,
     );
+    timer.lap("attn_output");
 }

@@ -6,6 +6,7 @@ use crate::error::ModelError;
 use crate::forward::{Batch, Model};
 use crate::head::finish;
 use crate::input::{Embedding, Input, TokenInput, Truncate};
+use crate::profile::{OpTimer, Profile};
 use crate::prompts::Prompts;
 use crate::rope::RopeTable;
 use crate::scratch::Scratch;
@@ -249,14 +250,24 @@ impl Embedder {
                 n_tok += inputs[end].ids.len();
                 end += 1;
             }
-            self.run_chunk(&inputs[start..end], &mut out);
+            self.run_chunk(&inputs[start..end], &mut out, &mut OpTimer::off());
             start = end;
         }
         Ok(out)
     }
 
+    /// Runs one input (alone) through a forward pass and reports the time of each op kind.
+    pub fn profile(&mut self, input: &Input) -> Result<Profile, ModelError> {
+        let prepared = self.prepare(input)?;
+        self.validate(&prepared)?;
+        let mut timer = OpTimer::on();
+        let mut out = Vec::with_capacity(1);
+        self.run_chunk(std::slice::from_ref(&prepared), &mut out, &mut timer);
+        Ok(timer.finish(prepared.ids.len()))
+    }
+
     /// One forward pass over `inputs` (validated, within the budget); appends their vectors.
-    fn run_chunk(&mut self, inputs: &[TokenInput], out: &mut Vec<Embedding>) {
+    fn run_chunk(&mut self, inputs: &[TokenInput], out: &mut Vec<Embedding>, timer: &mut OpTimer) {
         self.batch_tokens.clear();
         self.batch_seqs.clear();
         for input in inputs {
@@ -268,7 +279,9 @@ impl Embedder {
             tokens: &self.batch_tokens,
             seqs: &self.batch_seqs,
         };
-        let vectors = self.model.forward(&batch, &mut self.scratch, &self.pool);
+        let vectors = self
+            .model
+            .forward(&batch, &mut self.scratch, &self.pool, timer);
         let n_embd = self.model.cfg.n_embd;
         for (input, v) in inputs.iter().zip(vectors.chunks_exact(n_embd)) {
             out.push(Embedding {

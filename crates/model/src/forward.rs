@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::embedding::TokenEmbedding;
 use crate::head::dense_head;
 use crate::pooling::mean_pool;
+use crate::profile::OpTimer;
 use crate::rope::RopeTable;
 use crate::scratch::Scratch;
 use crate::weights::{LayerWeights, Weights};
@@ -43,7 +44,14 @@ pub struct Batch<'a> {
 
 impl Model {
     /// Encodes the batch; returns the per-sequence vectors [n_seq, n_embd] (before L2 norm).
-    pub fn forward<'s>(&self, batch: &Batch, s: &'s mut Scratch, pool: &ThreadPool) -> &'s [f32] {
+    /// `timer` is charged op by op (a disabled timer costs nothing).
+    pub fn forward<'s>(
+        &self,
+        batch: &Batch,
+        s: &'s mut Scratch,
+        pool: &ThreadPool,
+        timer: &mut OpTimer,
+    ) -> &'s [f32] {
         let cfg = &self.cfg;
         let (n_tok, n_embd) = (batch.tokens.len(), cfg.n_embd);
         debug_assert!(n_tok <= s.max_tokens);
@@ -55,6 +63,7 @@ impl Model {
             self.token_embd.row(id, row);
             row.iter_mut().for_each(|v| *v *= scale);
         }
+        timer.lap("token_embd");
 
         for (il, layer) in self.weights.layers.iter().enumerate() {
             let rope = if cfg.swa_layers[il] {
@@ -69,8 +78,10 @@ impl Model {
                 cfg.rms_eps,
                 &mut s.cur,
             );
-            self_attention(cfg, layer, il, rope, batch, s, pool);
+            timer.lap("attn_norm");
+            self_attention(cfg, layer, il, rope, batch, s, pool, timer);
             add_normed(&mut s.x, &mut s.cur, &layer.post_attention_norm, cfg, n_tok);
+            timer.lap("post_attention_norm+add");
 
             // x = x + post_ffw_norm(ffn(ffn_norm(x)))
             rms_norm_rows(
@@ -79,8 +90,10 @@ impl Model {
                 cfg.rms_eps,
                 &mut s.cur,
             );
-            feed_forward(cfg, layer, n_tok, s, pool);
+            timer.lap("ffn_norm");
+            feed_forward(cfg, layer, n_tok, s, pool, timer);
             add_normed(&mut s.x, &mut s.cur, &layer.post_ffw_norm, cfg, n_tok);
+            timer.lap("post_ffw_norm+add");
         }
 
         // e = mean_pool(output_norm(x))                                        [n_seq, n_embd]
@@ -92,11 +105,13 @@ impl Model {
         );
         let n_seq = batch.seqs.len();
         mean_pool(&s.cur[..n_tok * n_embd], n_embd, batch.seqs, &mut s.pooled);
+        timer.lap("output_norm+mean_pool");
 
         match &self.weights.head {
             // e = dense_3(dense_2(e))
             Some(head) => {
                 dense_head(head, n_seq, s, pool);
+                timer.lap("dense_2+dense_3");
                 &s.head_out[..n_seq * n_embd]
             }
             None => &s.pooled[..n_seq * n_embd],
@@ -111,6 +126,7 @@ fn feed_forward(
     n_tok: usize,
     s: &mut Scratch,
     pool: &ThreadPool,
+    timer: &mut OpTimer,
 ) {
     let (n_embd, n_ff) = (cfg.n_embd, cfg.n_ff);
     // [n_tok, 2·n_ff]: each row is gate ‖ up
@@ -123,12 +139,14 @@ fn feed_forward(
         &mut s.matmul,
         pool,
     );
+    timer.lap("ffn_gate+ffn_up");
     // [n_tok, n_ff]
     let h = &mut s.ffn_h[..n_tok * n_ff];
     for (gu, h) in gate_up.chunks_exact(2 * n_ff).zip(h.chunks_exact_mut(n_ff)) {
         let (gate, up) = gu.split_at(n_ff);
         kernels::gelu_tanh_mul(gate, up, h);
     }
+    timer.lap("gelu*up");
     kernels::matmul(
         &layer.ffn_down,
         h,
@@ -137,6 +155,7 @@ fn feed_forward(
         &mut s.matmul,
         pool,
     );
+    timer.lap("ffn_down");
 }
 
 /// out[t] = rms_norm(x[t]) · weight for every token row.
