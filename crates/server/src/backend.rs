@@ -4,8 +4,7 @@
 use crate::error::ServerError;
 use serde::Serialize;
 
-// Until `model` publishes its types, the server carries identical definitions (API.md).
-pub use self::model_types::{Embedding, Input, TokenInput, Truncate};
+pub use model::{Embedding, Input, TokenInput, Truncate};
 
 /// Facts about the loaded model, reported by /info and used to validate requests before queueing.
 #[derive(Debug, Clone, Serialize)]
@@ -45,40 +44,4 @@ pub trait Backend: Send + 'static {
     fn piece(&self, id: u32) -> Option<String>;
     /// Whether `id` is a control token (BOS, EOS, PAD, `<start_of_turn>`, ...).
     fn is_special(&self, id: u32) -> bool;
-}
-
-mod model_types {
-    /// One text to embed, with its options (mirrors `model::Input`).
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct Input {
-        pub text: String,
-        pub prompt_name: Option<String>,
-        pub title: Option<String>,
-        pub dims: Option<usize>,
-        pub truncate: Truncate,
-        pub normalize: bool,
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Truncate {
-        Truncate,
-        Error,
-    }
-
-    /// Token ids ready for the encoder (mirrors `model::TokenInput`).
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct TokenInput {
-        pub ids: Vec<u32>,
-        pub dims: Option<usize>,
-        pub truncated: bool,
-        pub normalize: bool,
-    }
-
-    /// One output vector (mirrors `model::Embedding`).
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct Embedding {
-        pub vector: Vec<f32>,
-        pub n_tokens: usize,
-        pub truncated: bool,
-    }
 }

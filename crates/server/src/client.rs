@@ -39,6 +39,8 @@ impl HttpResponse {
 pub struct HttpClient {
     host: String,
     timeout: Duration,
+    /// Sent with every request (e.g. `Authorization`).
+    default_headers: Vec<(String, String)>,
     conn: Option<BufReader<TcpStream>>,
 }
 
@@ -62,12 +64,20 @@ impl HttpClient {
         Ok(HttpClient {
             host,
             timeout: Duration::from_secs(120),
+            default_headers: Vec::new(),
             conn: None,
         })
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Adds a header sent with every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.default_headers
+            .push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -121,7 +131,11 @@ impl HttpClient {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
-        for (k, v) in headers {
+        let defaults = self
+            .default_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        for (k, v) in defaults.chain(headers.iter().copied()) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         if let Some(b) = body {

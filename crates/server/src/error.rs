@@ -172,7 +172,6 @@ impl From<JsonRejection> for ApiError {
             _ => "invalid_body",
         };
         let hint = match code {
-            "missing_content_type" => "; send the header `Content-Type: application/json`",
             "body_too_large" => "; send fewer or shorter inputs per request",
             _ => "",
         };

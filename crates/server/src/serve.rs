@@ -53,6 +53,42 @@ where
     }
 }
 
+/// Runs the server on its own small runtime (two async threads: HTTP is light next to the model,
+/// which has its own thread and pool) until Ctrl-C/SIGTERM or a failed load. `on_signal` runs when
+/// the signal arrives, before draining. For the CLI.
+pub fn run_until_signal<B, L>(
+    listener: std::net::TcpListener,
+    config: ServerConfig,
+    loader: L,
+    on_signal: impl FnOnce() + Send + 'static,
+) -> Result<(), ServerError>
+where
+    B: Backend,
+    L: FnOnce() -> Result<B, ServerError> + Send + 'static,
+{
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| ServerError::Io { what, source }
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(io("listening socket"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ggufembed-http")
+        .enable_all()
+        .build()
+        .map_err(io("starting the async runtime"))?;
+    rt.block_on(async move {
+        let listener = TcpListener::from_std(listener).map_err(io("listening socket"))?;
+        let shutdown = async move {
+            shutdown_signal().await;
+            on_signal();
+        };
+        serve(listener, config, loader, shutdown).await
+    })
+}
+
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -1,0 +1,126 @@
+//! SIGTERM and SIGINT (Ctrl-C) drain gracefully: the test re-runs its own binary as a child that
+//! serves with `run_until_signal` (fake backend, slow batches), then signals it mid-request.
+#![cfg(unix)]
+
+mod common;
+
+use common::FakeBackend;
+use server::client::HttpClient;
+use server::ServerConfig;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHILD_ENV: &str = "GGUFEMBED_TEST_SIGNAL_CHILD";
+
+/// In the child: serve until a signal, then report how it ended.
+fn child_main() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("PORT={}", listener.local_addr().unwrap().port());
+    let r = server::run_until_signal(
+        listener,
+        ServerConfig::default(),
+        || Ok(FakeBackend::with_delay(800)),
+        || println!("SIGNALLED"),
+    );
+    println!("EXIT={}", if r.is_ok() { "clean" } else { "error" });
+}
+
+fn drain_on(signal: &str, test_name: &str) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut port = None;
+    let mut line = String::new();
+    while port.is_none() {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child ended before binding"
+        );
+        // libtest may print "test NAME ... " on the same line first.
+        port = line
+            .split("PORT=")
+            .nth(1)
+            .map(|p| p.trim().parse::<u16>().unwrap());
+    }
+    let url = format!("http://127.0.0.1:{}", port.unwrap());
+    let t0 = Instant::now();
+    while HttpClient::new(&url)
+        .unwrap()
+        .get("/health")
+        .map(|r| r.status)
+        .ok()
+        != Some(200)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let in_flight = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            HttpClient::new(&url)
+                .unwrap()
+                .post_json("/embed", b"{\"inputs\": \"w11 w12\"}", &[])
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        TcpStream::connect(url.trim_start_matches("http://")).is_err(),
+        "new connections must be refused after {signal}"
+    );
+    let r = in_flight.join().unwrap();
+    assert_eq!(r.status, 200, "in-flight request must finish: {}", r.text());
+    let v = r.json().unwrap();
+    let want = FakeBackend::vector(&FakeBackend::encode("w11 w12"), common::FAKE_DIMS, true);
+    let got: Vec<f32> = v[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(got, want);
+    let mut rest = String::new();
+    for l in out.lines() {
+        rest.push_str(&l.unwrap());
+        rest.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "child exit status {status:?}; output:\n{rest}"
+    );
+    assert!(
+        rest.contains("SIGNALLED") && rest.contains("EXIT=clean"),
+        "child output:\n{rest}"
+    );
+}
+
+#[test]
+fn sigterm_drains_in_flight_and_exits_cleanly() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_main();
+    }
+    drain_on("-TERM", "sigterm_drains_in_flight_and_exits_cleanly");
+}
+
+#[test]
+fn ctrl_c_drains_in_flight_and_exits_cleanly() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_main();
+    }
+    drain_on("-INT", "ctrl_c_drains_in_flight_and_exits_cleanly");
+}
