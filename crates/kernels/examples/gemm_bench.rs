@@ -1,7 +1,7 @@
 //! Int8 (Q8_0) GEMM microbenchmark at EmbeddingGemma-300M shapes.
 //!
 //! `cargo run --release -p kernels --example gemm_bench [-- --isa avx512|avx2-vnni|avx2-novnni|scalar]
-//! [--f32 | --attn] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
+//! [--f32 | --attn | --ops | --pool] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
 //!
 //! Reports G MAC/s of `matmul` (activation quantization included) and the fraction of the
 //! int8 VNNI peak (~370 G MAC/s per core for zmm `vpdpbusd`; for `--f32` the zmm FMA peak,
@@ -162,6 +162,65 @@ fn attn_bench(isa: Isa, threads: &[usize], ntoks: &[usize], min_secs: f64) {
     }
 }
 
+/// Element-wise kernels at the model's row sizes, ns per element.
+fn ops_bench(isa: Isa, min_secs: f64) {
+    use kernels::{gelu_tanh_mul_with, rms_norm_with, rope_neox_with};
+    let n = 1152 * 64;
+    let rnd = |n: usize, seed| {
+        bytes(n, seed)
+            .iter()
+            .map(|b| (*b as f32 - 128.0) / 32.0)
+            .collect::<Vec<f32>>()
+    };
+    let (g, u) = (rnd(n, 1), rnd(n, 2));
+    let mut out = vec![0f32; n];
+    let (wall, _) = measure(min_secs, || gelu_tanh_mul_with(isa, &g, &u, &mut out));
+    println!(
+        "gelu_tanh_mul isa={isa}: {:.3} ns/element",
+        wall * 1e9 / n as f64
+    );
+    let w = rnd(768, 3);
+    let (wall, _) = measure(min_secs, || {
+        for (x, o) in g.chunks_exact(768).zip(out.chunks_exact_mut(768)) {
+            rms_norm_with(isa, x, &w, 1e-6, o);
+        }
+    });
+    println!(
+        "rms_norm(768) isa={isa}: {:.1} ns/row",
+        wall * 1e9 / (n / 768) as f64
+    );
+    let (c, sn) = (rnd(128, 4), rnd(128, 5));
+    let (wall, _) = measure(min_secs, || {
+        for x in out.chunks_exact_mut(256) {
+            rope_neox_with(isa, x, &c, &sn);
+        }
+    });
+    println!(
+        "rope_neox(256) isa={isa}: {:.1} ns/head",
+        wall * 1e9 / (n / 256) as f64
+    );
+}
+
+/// Round-trip cost of `ThreadPool::run` with trivial tasks.
+fn pool_bench(threads: &[usize], min_secs: f64) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for &nt in threads {
+        let pool = ThreadPool::new(nt);
+        let hits = AtomicUsize::new(0);
+        for n_tasks in [1, nt, 4 * nt] {
+            let (wall, _) = measure(min_secs, || {
+                pool.run(n_tasks, &|_| {
+                    hits.fetch_add(1, Ordering::Relaxed);
+                })
+            });
+            println!(
+                "pool threads={nt} tasks={n_tasks}: {:.2} us per run",
+                wall * 1e6
+            );
+        }
+    }
+}
+
 fn main() {
     let isa = match arg("--isa").as_deref() {
         None => kernels::active_isa(),
@@ -176,6 +235,12 @@ fn main() {
     let cold = std::env::args().any(|a| a == "--cold");
     let threads = list("--threads", &[1, 2]);
     let min_secs: f64 = arg("--secs").map_or(0.3, |s| s.parse().unwrap());
+    if std::env::args().any(|a| a == "--ops") {
+        return ops_bench(isa, min_secs);
+    }
+    if std::env::args().any(|a| a == "--pool") {
+        return pool_bench(&threads, min_secs);
+    }
     if std::env::args().any(|a| a == "--attn") {
         return attn_bench(
             isa,

@@ -220,14 +220,11 @@ impl PackedMatrix {
             Packed::Float { .. } | Packed::Int { .. } => {
                 // SAFETY: per the function contract (disjoint rows of y).
                 let y = unsafe { std::slice::from_raw_parts_mut(y, n_tok * rows) };
-                scalar::matmul_rows(
-                    self,
-                    x,
-                    n_tok,
-                    s,
-                    u0 * SCALAR_ROWS,
-                    (u1 * SCALAR_ROWS).min(rows),
-                    y,
+                let (r0, r1) = (u0 * SCALAR_ROWS, (u1 * SCALAR_ROWS).min(rows));
+                crate::simd::on(
+                    Isa::Scalar,
+                    #[inline(always)]
+                    || scalar::matmul_rows(self, x, n_tok, s, r0, r1, y),
                 );
             }
             #[cfg(target_arch = "x86_64")]
@@ -352,9 +349,10 @@ pub fn matmul(
         quantize_activations(w.isa, x, n_tok, cols, scratch, pool);
     }
     let scratch = &*scratch;
-    // Split the independent units (output panels) into a few tasks per thread.
+    // Split the independent units (output panels) into ~8 tasks per thread, handed out
+    // dynamically: a thread that is slowed down (or preempted) holds up little work.
     let units = w.n_units();
-    let n_tasks = units.min(pool.n_threads() * 3);
+    let n_tasks = units.min(pool.n_threads() * 8);
     let yp = SyncPtr(y.as_mut_ptr());
     let task = |i: usize| {
         let u0 = i * units / n_tasks;

@@ -4,6 +4,7 @@ use super::{MatmulScratch, Packed, PackedMatrix};
 use crate::quant::QK;
 
 /// Compute y[t, r] for all tokens t and rows r in r0..r1.
+#[inline(always)]
 pub(super) fn matmul_rows(
     w: &PackedMatrix,
     x: &[f32],
@@ -16,15 +17,33 @@ pub(super) fn matmul_rows(
     let (rows, cols) = (w.rows, w.cols);
     match &w.data {
         Packed::Float { w } => {
+            // ROWS outputs at a time: independent FMA chains (each output still runs
+            // acc = fma(x[k], w[k], acc) for k in order).
+            const ROWS: usize = 8;
             for t in 0..n_tok {
                 let xt = &x[t * cols..(t + 1) * cols];
-                for r in r0..r1 {
-                    let wr = &w[r * cols..(r + 1) * cols];
-                    let mut acc = 0f32;
-                    for (xv, wv) in xt.iter().zip(wr) {
-                        acc = xv.mul_add(*wv, acc);
+                let mut r = r0;
+                while r < r1 {
+                    let n = ROWS.min(r1 - r);
+                    let mut acc = [0f32; ROWS];
+                    if n == ROWS {
+                        let wr: [&[f32]; ROWS] =
+                            std::array::from_fn(|i| &w[(r + i) * cols..(r + i + 1) * cols]);
+                        for (k, xv) in xt.iter().enumerate() {
+                            for i in 0..ROWS {
+                                acc[i] = xv.mul_add(wr[i][k], acc[i]);
+                            }
+                        }
+                    } else {
+                        for (i, acc) in acc.iter_mut().enumerate().take(n) {
+                            let wr = &w[(r + i) * cols..(r + i + 1) * cols];
+                            for (xv, wv) in xt.iter().zip(wr) {
+                                *acc = xv.mul_add(*wv, *acc);
+                            }
+                        }
                     }
-                    y[t * rows + r] = acc;
+                    y[t * rows + r..t * rows + r + n].copy_from_slice(&acc[..n]);
+                    r += n;
                 }
             }
         }

@@ -138,6 +138,9 @@ pub(crate) fn on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { x86::with_avx2(f) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: FMA support was just checked (the detection result is cached by std).
+        Isa::Scalar if std::arch::is_x86_feature_detected!("fma") => unsafe { x86::with_fma(f) },
         _ => f(),
     }
 }

@@ -12,6 +12,16 @@ pub(crate) unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` in a function compiled with scalar FMA (so `f32::mul_add` in the scalar reference
+/// is one instruction instead of a libm call; results are identical either way).
+///
+/// # Safety
+/// The CPU must support FMA.
+#[target_feature(enable = "fma")]
+pub(crate) unsafe fn with_fma<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Runs `f` in a function compiled with the AVX2 features plus AVX-VNNI.
 ///
 /// # Safety
