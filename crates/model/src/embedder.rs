@@ -10,6 +10,7 @@ use crate::profile::{OpTimer, Profile};
 use crate::prompts::Prompts;
 use crate::rope::RopeTable;
 use crate::scratch::Scratch;
+use crate::tensor_file::TensorFile;
 use crate::weights::Weights;
 use gguf::GgufFile;
 use kernels::ThreadPool;
@@ -79,30 +80,14 @@ impl Embedder {
         let cfg = Config::from_gguf(&file)?;
         let tokenizer = Tokenizer::from_gguf(&file)?;
         let prompts = Prompts::from_gguf(&file);
-        let weights = Weights::load(&file, &cfg, opts.allow_missing_head)?;
+        // Tensor bytes are read with positioned reads, not through the map (see tensor_file.rs):
+        // the packed copies are the only resident form of the layer weights.
+        let data = TensorFile::open(path, &file)?;
+        let weights = Weights::load(&file, &data, &cfg, opts.allow_missing_head)?;
+        let token_embd = TokenEmbedding::new(&file, data, cfg.n_embd)?;
         let name = file.get_str("general.name").ok().map(str::to_string);
-
-        // Packing read every layer weight through the mapping, so those pages are resident.
-        // Map the file afresh for the token embedding: only rows that get looked up are paged
-        // in, and the packed copies are the only resident form of the layer weights.
-        let embd_info = file
-            .tensors()
-            .iter()
-            .find(|t| t.name == crate::embedding::TOKEN_EMBD)
-            .cloned();
+        // The metadata (vocabulary included) was copied where needed; drop the map and it.
         drop(file);
-        let file = GgufFile::open(path)?;
-        let reopened = file
-            .tensors()
-            .iter()
-            .find(|t| t.name == crate::embedding::TOKEN_EMBD);
-        if reopened != embd_info.as_ref() {
-            return Err(ModelError::bad_metadata(
-                crate::embedding::TOKEN_EMBD,
-                "the file changed while it was being loaded",
-            ));
-        }
-        let token_embd = TokenEmbedding::new(file, cfg.n_embd)?;
 
         let threads = match opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -128,7 +113,7 @@ impl Embedder {
             n_vocab: token_embd.n_vocab(),
             dims,
             weight_type: weights.weight_type.to_string(),
-            token_embd_type: token_embd.ggml_type_name().to_string(),
+            token_embd_type: token_embd.type_name().to_string(),
             has_head: weights.head.is_some(),
             prompts: prompts.list().to_vec(),
             packed_bytes: weights.packed_bytes(),
@@ -136,17 +121,17 @@ impl Embedder {
             threads,
             warnings,
         };
-        let scratch = Scratch::new(&cfg, weights.head_hidden(), cfg.n_ctx, threads);
-        let info = ModelInfo {
-            scratch_bytes: scratch.f32_bytes(),
-            ..info
-        };
         let model = Model {
             rope: RopeTable::new(cfg.rope_base, cfg.head_dim, cfg.n_ctx),
             rope_swa: RopeTable::new(cfg.rope_base_swa, cfg.head_dim, cfg.n_ctx),
             cfg,
             weights,
             token_embd,
+        };
+        let scratch = Scratch::new(&model, model.cfg.n_ctx, threads);
+        let info = ModelInfo {
+            scratch_bytes: scratch.f32_bytes(),
+            ..info
         };
         Ok(Embedder {
             model,
@@ -176,15 +161,9 @@ impl Embedder {
     /// Changes the per-forward token budget (at least `n_ctx`; reallocates the scratch).
     /// Results do not depend on it; only speed and memory do.
     pub fn set_max_batch_tokens(&mut self, tokens: usize) {
-        let cfg = &self.model.cfg;
-        let tokens = tokens.max(cfg.n_ctx);
+        let tokens = tokens.max(self.model.cfg.n_ctx);
         if tokens != self.scratch.max_tokens {
-            self.scratch = Scratch::new(
-                cfg,
-                self.model.weights.head_hidden(),
-                tokens,
-                self.info.threads,
-            );
+            self.scratch = Scratch::new(&self.model, tokens, self.info.threads);
             self.info.scratch_bytes = self.scratch.f32_bytes();
         }
     }
@@ -250,7 +229,7 @@ impl Embedder {
                 n_tok += inputs[end].ids.len();
                 end += 1;
             }
-            self.run_chunk(&inputs[start..end], &mut out, &mut OpTimer::off());
+            self.run_chunk(&inputs[start..end], &mut out, &mut OpTimer::off())?;
             start = end;
         }
         Ok(out)
@@ -262,12 +241,17 @@ impl Embedder {
         self.validate(&prepared)?;
         let mut timer = OpTimer::on();
         let mut out = Vec::with_capacity(1);
-        self.run_chunk(std::slice::from_ref(&prepared), &mut out, &mut timer);
+        self.run_chunk(std::slice::from_ref(&prepared), &mut out, &mut timer)?;
         Ok(timer.finish(prepared.ids.len()))
     }
 
     /// One forward pass over `inputs` (validated, within the budget); appends their vectors.
-    fn run_chunk(&mut self, inputs: &[TokenInput], out: &mut Vec<Embedding>, timer: &mut OpTimer) {
+    fn run_chunk(
+        &mut self,
+        inputs: &[TokenInput],
+        out: &mut Vec<Embedding>,
+        timer: &mut OpTimer,
+    ) -> Result<(), ModelError> {
         self.batch_tokens.clear();
         self.batch_seqs.clear();
         for input in inputs {
@@ -281,7 +265,7 @@ impl Embedder {
         };
         let vectors = self
             .model
-            .forward(&batch, &mut self.scratch, &self.pool, timer);
+            .forward(&batch, &mut self.scratch, &self.pool, timer)?;
         let n_embd = self.model.cfg.n_embd;
         for (input, v) in inputs.iter().zip(vectors.chunks_exact(n_embd)) {
             out.push(Embedding {
@@ -290,6 +274,7 @@ impl Embedder {
                 truncated: input.truncated,
             });
         }
+        Ok(())
     }
 
     fn validate(&self, input: &TokenInput) -> Result<(), ModelError> {

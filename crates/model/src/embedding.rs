@@ -1,38 +1,40 @@
-//! The token embedding table `token_embd` [n_embd, n_vocab]. It stays in the memory-mapped file
-//! (214 MB as Q8_0); a lookup dequantizes only the rows the batch needs, so only those pages are
-//! ever read.
+//! The token embedding table `token_embd` [n_embd, n_vocab]. It stays in the file (214 MB as
+//! Q8_0): a lookup reads and dequantizes only the rows the batch needs.
 
 use crate::error::ModelError;
+use crate::tensor_file::TensorFile;
 use crate::weights::{tensor, weight_type};
-use gguf::{GgufFile, TensorInfo};
+use gguf::GgufFile;
 use kernels::WeightType;
 
+pub const TOKEN_EMBD: &str = "token_embd.weight";
+
 pub struct TokenEmbedding {
-    /// Owns the mapping the rows are read from.
-    file: GgufFile,
-    info: TensorInfo,
+    data: TensorFile,
+    /// Offset of the table in the data section.
+    offset: u64,
     wtype: WeightType,
+    type_name: &'static str,
     /// Bytes of one row (one token's vector).
     row_bytes: usize,
     n_embd: usize,
     n_vocab: usize,
 }
 
-pub const TOKEN_EMBD: &str = "token_embd.weight";
-
 impl TokenEmbedding {
-    /// Takes the file that holds `token_embd.weight` ([n_embd, n_vocab]).
-    pub fn new(file: GgufFile, n_embd: usize) -> Result<TokenEmbedding, ModelError> {
+    /// Finds `token_embd.weight` ([n_embd, n_vocab]) in `file`; rows are read through `data`.
+    pub fn new(
+        file: &GgufFile,
+        data: TensorFile,
+        n_embd: usize,
+    ) -> Result<TokenEmbedding, ModelError> {
         let info = file
-            .tensors()
-            .iter()
-            .find(|t| t.name == TOKEN_EMBD)
-            .cloned()
+            .tensor_info(TOKEN_EMBD)
             .ok_or_else(|| ModelError::MissingTensor {
                 name: TOKEN_EMBD.into(),
             })?;
         let n_vocab = match info.shape.as_slice() {
-            [e, v] if *e == n_embd as u64 && *v > 0 && *v <= u32::MAX as u64 => *v as usize,
+            [_, v] if *v > 0 && *v <= u32::MAX as u64 => *v as usize,
             _ => {
                 return Err(ModelError::ShapeMismatch {
                     name: TOKEN_EMBD.into(),
@@ -41,53 +43,60 @@ impl TokenEmbedding {
                 })
             }
         };
-        // Re-check through the common path (type support, shape), then derive the row size.
-        let view = tensor(&file, TOKEN_EMBD, &[n_embd as u64, n_vocab as u64])?;
-        let wtype = weight_type(TOKEN_EMBD, view.ggml_type)?;
-        let block = view.ggml_type.block_size() as usize;
-        if !n_embd.is_multiple_of(block) {
-            return Err(ModelError::ShapeMismatch {
-                name: TOKEN_EMBD.into(),
-                expected: vec![(n_embd / block * block) as u64, n_vocab as u64],
-                found: info.shape.clone(),
-            });
-        }
-        let row_bytes = n_embd / block * view.ggml_type.type_size() as usize;
-        if view.data.len() != row_bytes * n_vocab {
-            return Err(ModelError::bad_metadata(
-                TOKEN_EMBD,
-                format!(
-                    "holds {} bytes, expected {} ({n_vocab} rows of {row_bytes})",
-                    view.data.len(),
-                    row_bytes * n_vocab
-                ),
-            ));
-        }
-        Ok(TokenEmbedding {
-            file,
-            info,
+        let info = tensor(file, TOKEN_EMBD, &[n_embd as u64, n_vocab as u64])?;
+        let wtype = weight_type(TOKEN_EMBD, info.ggml_type)?;
+        let row_bytes = wtype
+            .row_bytes(n_embd)
+            .filter(|rb| (*rb * n_vocab) as u64 == info.n_bytes)
+            .ok_or_else(|| {
+                ModelError::bad_metadata(
+                    TOKEN_EMBD,
+                    format!(
+                        "{} bytes do not hold {n_vocab} rows of {n_embd} {} values",
+                        info.n_bytes,
+                        info.ggml_type.name()
+                    ),
+                )
+            })?;
+        let table = TokenEmbedding {
+            data,
+            offset: info.offset,
             wtype,
+            type_name: info.ggml_type.name(),
             row_bytes,
             n_embd,
             n_vocab,
-        })
+        };
+        // Read one row now, so a lookup can only fail on I/O.
+        table.row(0, &mut vec![0u8; row_bytes], &mut vec![0f32; n_embd])?;
+        Ok(table)
     }
 
     pub fn n_vocab(&self) -> usize {
         self.n_vocab
     }
 
-    /// Storage type name of the table.
-    pub fn ggml_type_name(&self) -> &'static str {
-        self.info.ggml_type.name()
+    /// Bytes of one stored row (size of the `bytes` buffer `row` needs).
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
     }
 
-    /// Writes row `id` as f32 into `out` ([n_embd]). `id < n_vocab` (checked by the caller).
-    pub fn row(&self, id: u32, out: &mut [f32]) {
-        let data = self.file.tensor_data(&self.info);
-        let start = id as usize * self.row_bytes;
-        let bytes = &data[start..start + self.row_bytes];
-        kernels::dequantize_row(self.wtype, bytes, &mut out[..self.n_embd])
-            .expect("token_embd row size was validated at load");
+    /// Storage type name of the table, e.g. "Q8_0".
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// Writes row `id` (< n_vocab, checked by the caller) as f32 into `out` [n_embd], using
+    /// `bytes` [row_bytes] as the read buffer.
+    pub fn row(&self, id: u32, bytes: &mut [u8], out: &mut [f32]) -> Result<(), ModelError> {
+        let bytes = &mut bytes[..self.row_bytes];
+        let offset = self.offset + id as u64 * self.row_bytes as u64;
+        self.data.read_at(offset, bytes, TOKEN_EMBD)?;
+        kernels::dequantize_row(self.wtype, bytes, &mut out[..self.n_embd]).map_err(|source| {
+            ModelError::Kernel {
+                tensor: TOKEN_EMBD.into(),
+                source,
+            }
+        })
     }
 }

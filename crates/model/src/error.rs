@@ -10,6 +10,13 @@ pub enum ModelError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
 
+    #[error("{path}: {what}: {source}")]
+    Io {
+        path: String,
+        what: String,
+        source: std::io::Error,
+    },
+
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] TokenizerError),
 

@@ -16,6 +16,7 @@
 use crate::attention::self_attention;
 use crate::config::Config;
 use crate::embedding::TokenEmbedding;
+use crate::error::ModelError;
 use crate::head::dense_head;
 use crate::pooling::mean_pool;
 use crate::profile::OpTimer;
@@ -44,14 +45,15 @@ pub struct Batch<'a> {
 
 impl Model {
     /// Encodes the batch; returns the per-sequence vectors [n_seq, n_embd] (before L2 norm).
-    /// `timer` is charged op by op (a disabled timer costs nothing).
+    /// `timer` is charged op by op (a disabled timer costs nothing). Fails only if reading
+    /// token_embd rows from the file fails.
     pub fn forward<'s>(
         &self,
         batch: &Batch,
         s: &'s mut Scratch,
         pool: &ThreadPool,
         timer: &mut OpTimer,
-    ) -> &'s [f32] {
+    ) -> Result<&'s [f32], ModelError> {
         let cfg = &self.cfg;
         let (n_tok, n_embd) = (batch.tokens.len(), cfg.n_embd);
         debug_assert!(n_tok <= s.max_tokens);
@@ -60,7 +62,7 @@ impl Model {
         let x = &mut s.x[..n_tok * n_embd];
         let scale = (n_embd as f32).sqrt();
         for (row, &id) in x.chunks_exact_mut(n_embd).zip(batch.tokens) {
-            self.token_embd.row(id, row);
+            self.token_embd.row(id, &mut s.embd_row, row)?;
             row.iter_mut().for_each(|v| *v *= scale);
         }
         timer.lap("token_embd");
@@ -107,15 +109,12 @@ impl Model {
         mean_pool(&s.cur[..n_tok * n_embd], n_embd, batch.seqs, &mut s.pooled);
         timer.lap("output_norm+mean_pool");
 
-        match &self.weights.head {
-            // e = dense_3(dense_2(e))
-            Some(head) => {
-                dense_head(head, n_seq, s, pool);
-                timer.lap("dense_2+dense_3");
-                &s.head_out[..n_seq * n_embd]
-            }
-            None => &s.pooled[..n_seq * n_embd],
+        // e = dense_3(dense_2(e))
+        if let Some(head) = &self.weights.head {
+            dense_head(head, n_seq, s, pool);
+            timer.lap("dense_2+dense_3");
         }
+        Ok(&s.pooled[..n_seq * n_embd])
     }
 }
 

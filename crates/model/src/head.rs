@@ -5,27 +5,24 @@ use crate::scratch::Scratch;
 use crate::weights::HeadWeights;
 use kernels::ThreadPool;
 
-/// head_out = dense_3(dense_2(pooled)) for the first `n_seq` pooled rows.
+/// Sequences run through the head together (bounds the head's scratch; results are per row).
+pub const HEAD_ROWS: usize = 64;
+
+/// pooled = dense_3(dense_2(pooled)) for the first `n_seq` rows, `HEAD_ROWS` at a time.
 pub fn dense_head(head: &HeadWeights, n_seq: usize, s: &mut Scratch, pool: &ThreadPool) {
     let (n_embd, hidden) = (head.dense_2.cols(), head.dense_2.rows());
-    // [n_seq, hidden]
-    kernels::matmul(
-        &head.dense_2,
-        &s.pooled[..n_seq * n_embd],
-        n_seq,
-        &mut s.head_h[..n_seq * hidden],
-        &mut s.matmul,
-        pool,
-    );
-    // [n_seq, n_embd]
-    kernels::matmul(
-        &head.dense_3,
-        &s.head_h[..n_seq * hidden],
-        n_seq,
-        &mut s.head_out[..n_seq * n_embd],
-        &mut s.matmul,
-        pool,
-    );
+    let group = s.head_out.len() / n_embd;
+    for start in (0..n_seq).step_by(group) {
+        let n = group.min(n_seq - start);
+        let rows = &mut s.pooled[start * n_embd..(start + n) * n_embd];
+        // [n, hidden]
+        let h = &mut s.head_h[..n * hidden];
+        kernels::matmul(&head.dense_2, rows, n, h, &mut s.matmul, pool);
+        // [n, n_embd]
+        let out = &mut s.head_out[..n * n_embd];
+        kernels::matmul(&head.dense_3, h, n, out, &mut s.matmul, pool);
+        rows.copy_from_slice(out);
+    }
 }
 
 /// The returned vector: the first `dims` components (Matryoshka), L2-normalized when asked.

@@ -25,6 +25,7 @@ mod profile;
 mod prompts;
 mod rope;
 mod scratch;
+mod tensor_file;
 mod weights;
 
 pub use config::{Config, ARCH};

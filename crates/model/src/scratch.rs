@@ -1,7 +1,8 @@
 //! Every buffer the forward pass touches, allocated once for `max_tokens` tokens (the per-forward
 //! token budget) and reused; the forward pass itself never allocates.
 
-use crate::config::Config;
+use crate::forward::Model;
+use crate::head::HEAD_ROWS;
 use kernels::{AttnScratch, MatmulScratch};
 
 pub struct Scratch {
@@ -23,21 +24,27 @@ pub struct Scratch {
     pub attn: Vec<f32>,
     /// [max_tokens, n_ff] gelu(gate)·up
     pub ffn_h: Vec<f32>,
-    /// [max_tokens, n_embd] mean-pooled sequences (at most one sequence per token)
+    /// [max_tokens, n_embd] one vector per sequence (at most one sequence per token): mean-pooled,
+    /// then replaced by the head's output
     pub pooled: Vec<f32>,
-    /// [max_tokens, head_hidden] dense_2 output
+    /// [HEAD_ROWS, head_hidden] dense_2 output for a group of sequences
     pub head_h: Vec<f32>,
-    /// [max_tokens, n_embd] dense_3 output
+    /// [HEAD_ROWS, n_embd] dense_3 output for a group of sequences
     pub head_out: Vec<f32>,
+    /// [row_bytes] one stored token_embd row
+    pub embd_row: Vec<u8>,
     pub matmul: MatmulScratch,
     pub attention: AttnScratch,
 }
 
 impl Scratch {
-    pub fn new(cfg: &Config, head_hidden: usize, max_tokens: usize, n_threads: usize) -> Scratch {
+    pub fn new(model: &Model, max_tokens: usize, n_threads: usize) -> Scratch {
+        let cfg = &model.cfg;
+        let head_hidden = model.weights.head_hidden();
         let (n_embd, n_q, n_kv, n_ff) = (cfg.n_embd, cfg.n_embd_q(), cfg.n_embd_kv(), cfg.n_ff);
         let wide = (n_q + 2 * n_kv).max(2 * n_ff);
         let max_cols = n_embd.max(n_q).max(n_ff).max(head_hidden);
+        let head_rows = HEAD_ROWS.min(max_tokens);
         let buf = |width: usize| vec![0f32; max_tokens * width];
         Scratch {
             max_tokens,
@@ -50,15 +57,16 @@ impl Scratch {
             attn: buf(n_q),
             ffn_h: buf(n_ff),
             pooled: buf(n_embd),
-            head_h: buf(head_hidden),
-            head_out: buf(n_embd),
+            head_h: vec![0f32; head_rows * head_hidden],
+            head_out: vec![0f32; head_rows * n_embd],
+            embd_row: vec![0u8; model.token_embd.row_bytes()],
             matmul: MatmulScratch::new(max_tokens, max_cols),
             // One sequence is at most n_ctx tokens.
             attention: AttnScratch::new(cfg.n_ctx.min(max_tokens), n_threads),
         }
     }
 
-    /// Bytes held by the f32 buffers (the kernels' scratch not included).
+    /// Bytes held by the buffers (the kernels' scratch not included).
     pub fn f32_bytes(&self) -> usize {
         [
             &self.x,
@@ -75,6 +83,7 @@ impl Scratch {
         ]
         .iter()
         .map(|b| b.len() * 4)
-        .sum()
+        .sum::<usize>()
+            + self.embd_row.len()
     }
 }
