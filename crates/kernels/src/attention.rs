@@ -196,16 +196,19 @@ pub fn attention_with(
         let inv = unsafe {
             std::slice::from_raw_parts_mut(ip.get().add(th * rows_per_slot), rows_per_slot)
         };
-        // SAFETY: as above.
-        let out = unsafe { std::slice::from_raw_parts_mut(op.get(), n_tok * n_head * head_dim) };
+
         let (g, i0, i1) = plan.item(item);
         if isa == Isa::Scalar {
             for i in i0..i1 {
-                attend_row_scalar(q, k, v, out, shape, g, i, scores);
+                // SAFETY: item (g, i0..i1) owns the out rows (i, heads of g), i in i0..i1.
+                unsafe { attend_row_scalar(q, k, v, op.get(), shape, g, i, scores) };
             }
         } else {
             #[cfg(target_arch = "x86_64")]
-            simd_block(isa, q, kt, vt, out, shape, g, i0, i1, scores, inv, ld);
+            // SAFETY: as above; out is [n_tok, n_head·head_dim] (asserted).
+            unsafe {
+                simd_block(isa, q, kt, vt, op.get(), shape, g, i0, i1, scores, inv, ld)
+            };
         }
     };
     pool.run_on_threads(plan.n_items, &task);
@@ -298,12 +301,16 @@ fn panel_v(v: &[f32], shape: &AttnShape, vt: &mut [f32], ld: usize, vd: usize) {
 }
 
 /// The scalar reference: one query token, all heads of KV head `g`.
+///
+/// # Safety
+/// `out` is valid for [n_tok, n_head·head_dim]; no other thread accesses the rows
+/// (i, heads of g) meanwhile.
 #[allow(clippy::too_many_arguments)]
-fn attend_row_scalar(
+unsafe fn attend_row_scalar(
     q: &[f32],
     k: &[f32],
     v: &[f32],
-    out: &mut [f32],
+    out: *mut f32,
     shape: &AttnShape,
     g: usize,
     i: usize,
@@ -327,7 +334,8 @@ fn attend_row_scalar(
             sum += *s;
         }
         let inv = 1.0 / sum;
-        let o = &mut out[(i * shape.n_head + h) * hd..][..hd];
+        // SAFETY: per the function contract (row (i, h) belongs to this call).
+        let o = unsafe { std::slice::from_raw_parts_mut(out.add((i * shape.n_head + h) * hd), hd) };
         o.fill(0.0);
         for j in lo..hi {
             let p = scores[j - lo];
@@ -396,12 +404,16 @@ mod simd {
     /// Attention for query tokens i0..i1 of KV head g; `scores` holds (i1-i0)·group rows of ld,
     /// `inv` (i1-i0)·group values.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn simd_block(
+    ///
+    /// # Safety
+    /// `out` is valid for [n_tok, n_head·head_dim]; no other thread accesses the rows of this
+    /// block (tokens i0..i1 × heads of g) meanwhile.
+    pub(super) unsafe fn simd_block(
         isa: Isa,
         q: &[f32],
         kt: &[f32],
         vt: &[f32],
-        out: &mut [f32],
+        out: *mut f32,
         shape: &AttnShape,
         g: usize,
         i0: usize,
@@ -421,12 +433,12 @@ mod simd {
         assert!(scores.len() >= rows * ld && inv.len() >= rows);
         assert!(hi.next_multiple_of(KEY_CHUNK) <= ld);
         assert!(kt.len() >= (g + 1) * hd * ld && vt.len() >= (g + 1) * hd * ld);
-        assert!(q.len() == out.len() && q.len() == shape.n_tok * shape.n_head * hd);
+        assert!(q.len() == shape.n_tok * shape.n_head * hd);
         let b = Block {
             q: q.as_ptr(),
             kt: kt[g * hd * ld..].as_ptr(),
             vt: vt[g * hd * ld..].as_ptr(),
-            out: out.as_mut_ptr(),
+            out,
             scores: scores.as_mut_ptr(),
             inv: inv.as_mut_ptr(),
             ld,

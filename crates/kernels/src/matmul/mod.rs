@@ -218,13 +218,12 @@ impl PackedMatrix {
         let rows = self.rows;
         match &self.data {
             Packed::Float { .. } | Packed::Int { .. } => {
-                // SAFETY: per the function contract (disjoint rows of y).
-                let y = unsafe { std::slice::from_raw_parts_mut(y, n_tok * rows) };
                 let (r0, r1) = (u0 * SCALAR_ROWS, (u1 * SCALAR_ROWS).min(rows));
+                // SAFETY: per this function's contract (this task owns columns r0..r1 of y).
                 crate::simd::on(
                     Isa::Scalar,
                     #[inline(always)]
-                    || scalar::matmul_rows(self, x, n_tok, s, r0, r1, y),
+                    || unsafe { scalar::matmul_rows(self, x, n_tok, s, r0, r1, y) },
                 );
             }
             #[cfg(target_arch = "x86_64")]

@@ -3,18 +3,27 @@
 use super::{MatmulScratch, Packed, PackedMatrix};
 use crate::quant::QK;
 
-/// Compute y[t, r] for all tokens t and rows r in r0..r1.
+/// Compute y[t, r] for all tokens t and rows r in r0..r1 (y: [n_tok, w.rows]).
+///
+/// # Safety
+/// `y` is valid for n_tok × w.rows elements, and no other thread accesses y[.., r0..r1]
+/// meanwhile (tasks write disjoint row ranges through raw pointers, never through overlapping
+/// references).
 #[inline(always)]
-pub(super) fn matmul_rows(
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn matmul_rows(
     w: &PackedMatrix,
     x: &[f32],
     n_tok: usize,
     s: &MatmulScratch,
     r0: usize,
     r1: usize,
-    y: &mut [f32],
+    y: *mut f32,
 ) {
     let (rows, cols) = (w.rows, w.cols);
+    // y[t, r0..r1]: disjoint from every other task's slices.
+    // SAFETY: per the function contract.
+    let yt = |t: usize| unsafe { std::slice::from_raw_parts_mut(y.add(t * rows + r0), r1 - r0) };
     match &w.data {
         Packed::Float { w } => {
             // ROWS outputs at a time: independent FMA chains (each output still runs
@@ -42,7 +51,7 @@ pub(super) fn matmul_rows(
                             }
                         }
                     }
-                    y[t * rows + r..t * rows + r + n].copy_from_slice(&acc[..n]);
+                    yt(t)[r - r0..r - r0 + n].copy_from_slice(&acc[..n]);
                     r += n;
                 }
             }
@@ -64,7 +73,7 @@ pub(super) fn matmul_rows(
                             .sum();
                         acc = (isum as f32 * xd[b]).mul_add(wd[b], acc);
                     }
-                    y[t * rows + r] = acc;
+                    yt(t)[r - r0] = acc;
                 }
             }
         }
