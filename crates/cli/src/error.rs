@@ -26,4 +26,6 @@ pub enum CliError {
     Convert(#[from] convert::ConvertError),
     #[error("{0}")]
     Pull(#[from] pull::PullError),
+    #[error("{0}")]
+    Serve(#[from] server::ServerError),
 }

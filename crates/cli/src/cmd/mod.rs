@@ -1,5 +1,6 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(Args) -> Result<ExitCode, CliError>`.
 pub mod bench;
+pub mod bench_server;
 pub mod convert;
 pub mod embed;
 pub mod inspect;
