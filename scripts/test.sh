@@ -23,4 +23,6 @@ fi
 
 # gguf-py (llama.cpp's Python reader/writer) for the gguf crate's interoperability test.
 python3 -m pip install -q gguf numpy
+# The official OpenAI Python client, driven against `ggufembed serve` by the server's tests.
+python3 -m pip install -q openai
 cargo test --workspace
