@@ -8,7 +8,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p cli
 
-bin=target/debug/ggufembed
+bin="${CARGO_TARGET_DIR:-target}/debug/ggufembed"
 export GGUFEMBED_MODEL="${GGUFEMBED_MODEL:-$("$bin" pull | tail -n 1)}"
 export GGUFEMBED_HF_DIR="${GGUFEMBED_HF_DIR:-$("$bin" pull --source-dir | tail -n 1)}"
 cache="${GGUFEMBED_HOME:-$HOME/.cache/ggufembed}"
