@@ -28,4 +28,12 @@ pub enum CliError {
     Pull(#[from] pull::PullError),
     #[error("{0}")]
     Serve(#[from] server::ServerError),
+    #[error("{0}")]
+    Model(#[from] model::ModelError),
+    /// Opening a model file failed (`path` names it).
+    #[error("{path}: {source}")]
+    ModelOpen {
+        path: String,
+        source: model::ModelError,
+    },
 }

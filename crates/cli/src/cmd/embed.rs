@@ -1,10 +1,271 @@
-//! `ggufembed embed` (pending).
+//! `ggufembed embed [--model M] [TEXT…] [--input FILE] [--prompt-name P] [--title T] [--dims D]
+//! [--format jsonl|json|csv|npy] [--output FILE] [--threads N] [--no-truncate] [--allow-missing-head]`
+//!
+//! Embeds texts from arguments, a `.txt`/`.jsonl` file or stdin, writing one vector per input in
+//! input order. Input streams through in chunks of `CHUNK` records, so memory stays bounded
+//! whatever the input size. A bad record (invalid JSON, too long with `--no-truncate`, unknown
+//! prompt, ...) is reported on stderr with its line number and skipped; the job goes on and the
+//! exit code is non-zero at the end.
+
+mod output;
+
 use crate::error::CliError;
+use crate::input::{self, Record, Source};
+use model::{Embedder, EmbedderOptions, Input, TokenInput, Truncate};
+use output::{Format, Writer};
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+/// Records read, tokenized and embedded together.
+const CHUNK: usize = 64;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Texts to embed. Without any, texts come from --input, else stdin (one per line).
+    pub texts: Vec<String>,
+    /// GGUF model file (default: the pulled default model).
+    #[arg(long, short)]
+    pub model: Option<PathBuf>,
+    /// Read texts from FILE (`-` = stdin). `.jsonl`: one object per line with "text" and
+    /// optional "id", "prompt_name" (null = none), "title"; other files: one text per line.
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// Prompt to prepend: query, document, STS, Clustering, "question answering", ... (see
+    /// `ggufembed inspect`). A .jsonl record's "prompt_name" overrides it.
+    #[arg(long)]
+    pub prompt_name: Option<String>,
+    /// Document title: the document prompt becomes `title: {title} | text: `. A .jsonl
+    /// record's "title" overrides it.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Output dimensions (Matryoshka): 768, 512, 256 or 128.
+    #[arg(long)]
+    pub dims: Option<usize>,
+    /// Output format. npy holds only the vectors (float32 [n, dims], failed records left out).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Compute threads (0 = all cores).
+    #[arg(long, short, default_value_t = 0)]
+    pub threads: usize,
+    /// Fail inputs longer than the model's context (2048 tokens) instead of truncating them.
+    #[arg(long)]
+    pub no_truncate: bool,
+    /// Return raw (not L2-normalized) vectors.
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Accept an old GGUF without the dense head (its vectors are NOT EmbeddingGemma's).
+    #[arg(long)]
+    pub allow_missing_head: bool,
+}
 
-pub fn run(_args: Args) -> Result<ExitCode, CliError> {
-    Err(CliError::NotImplemented("embed"))
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let source = Source::choose(args.texts.clone(), args.input.clone())?;
+    let path = crate::model_path::resolve_model(args.model.clone())?;
+    let opts = EmbedderOptions {
+        threads: args.threads,
+        allow_missing_head: args.allow_missing_head,
+    };
+    let mut embedder = Embedder::open(&path, &opts).map_err(|e| CliError::ModelOpen {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    for w in &embedder.info().warnings {
+        eprintln!("ggufembed: warning: {w}");
+    }
+
+    // Options are checked once, before any input is read.
+    let template = Input {
+        prompt_name: args.prompt_name.clone(),
+        title: args.title.clone(),
+        dims: args.dims,
+        truncate: if args.no_truncate {
+            Truncate::Error
+        } else {
+            Truncate::Truncate
+        },
+        normalize: !args.no_normalize,
+        ..Input::default()
+    };
+    embedder
+        .prepare(&template)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let dims = args.dims.unwrap_or(embedder.info().n_embd);
+
+    let progress = match &source {
+        Source::File(p) if std::io::stderr().is_terminal() => Some(Progress::new(p)),
+        _ => None,
+    };
+    let records = input::open(source)?;
+    let input_name = records.name().to_string();
+    let out_name = args
+        .output
+        .as_ref()
+        .map_or("stdout".to_string(), |p| p.display().to_string());
+    let io_err = |e: std::io::Error| CliError::Io {
+        path: out_name.clone(),
+        source: e,
+    };
+    let mut writer = Writer::create(args.output.as_deref(), args.format, dims).map_err(io_err)?;
+
+    let mut job = Job {
+        embedder: &mut embedder,
+        template: &template,
+        input_name: &input_name,
+        failed: 0,
+        done: 0,
+    };
+    let mut records = records.peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<Result<Record, CliError>> = records.by_ref().take(CHUNK).collect();
+        let n_tokens = job.run_chunk(chunk, &mut writer).map_err(io_err)?;
+        if let Some(p) = &progress {
+            p.advance(job.done + job.failed, n_tokens);
+        }
+    }
+    writer.finish().map_err(io_err)?;
+    if let Some(p) = progress {
+        p.finish();
+    }
+
+    if job.failed > 0 {
+        eprintln!(
+            "ggufembed: {} of {} inputs failed (see the messages above); the others were embedded",
+            job.failed,
+            job.failed + job.done
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Job<'a> {
+    embedder: &'a mut Embedder,
+    template: &'a Input,
+    input_name: &'a str,
+    failed: usize,
+    done: usize,
+}
+
+impl Job<'_> {
+    /// Tokenizes, embeds and writes one chunk of records; bad ones are reported and skipped.
+    /// Returns the number of tokens embedded. Errors are output (I/O) errors only.
+    fn run_chunk(
+        &mut self,
+        chunk: Vec<Result<Record, CliError>>,
+        writer: &mut Writer,
+    ) -> std::io::Result<usize> {
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut prepared = Vec::with_capacity(chunk.len());
+        for record in chunk {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail(&e.to_string());
+                    continue;
+                }
+            };
+            match self.embedder.prepare(&self.input_for(&record)) {
+                Ok(t) => {
+                    ids.push(record.id.unwrap_or_else(|| record.line_no.into()));
+                    prepared.push(t);
+                }
+                Err(e) => self.fail(&format!("{}:{}: {e}", self.input_name, record.line_no)),
+            }
+        }
+        let n_tokens = prepared.iter().map(|t: &TokenInput| t.ids.len()).sum();
+        match self.embedder.embed_tokens(&prepared) {
+            Ok(vectors) => {
+                for (id, v) in ids.iter().zip(&vectors) {
+                    writer.write(&output::Record {
+                        id,
+                        embedding: &v.vector,
+                        n_tokens: v.n_tokens,
+                        truncated: v.truncated,
+                    })?;
+                }
+                self.done += vectors.len();
+            }
+            // Inputs were validated by `prepare`, so this is not expected; report them all.
+            Err(e) => {
+                for id in &ids {
+                    self.fail(&format!("{}: record {id}: {e}", self.input_name));
+                }
+            }
+        }
+        Ok(n_tokens)
+    }
+
+    /// The record's text with the command's options; the record's own prompt/title win.
+    fn input_for(&self, r: &Record) -> Input {
+        Input {
+            text: r.text.clone(),
+            prompt_name: match &r.prompt_name {
+                None => self.template.prompt_name.clone(),
+                Some(p) => p.clone(),
+            },
+            title: r.title.clone().or_else(|| self.template.title.clone()),
+            ..self.template.clone()
+        }
+    }
+
+    fn fail(&mut self, message: &str) {
+        eprintln!("ggufembed: {message}");
+        self.failed += 1;
+    }
+}
+
+/// Progress on stderr for file jobs: items, tokens/s, ETA.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    start: Instant,
+    tokens: std::cell::Cell<usize>,
+}
+
+impl Progress {
+    fn new(path: &Path) -> Progress {
+        let total = count_lines(path);
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} inputs  {msg}  ETA {eta}",
+            )
+            .expect("valid progress template"),
+        );
+        Progress {
+            bar,
+            start: Instant::now(),
+            tokens: std::cell::Cell::new(0),
+        }
+    }
+
+    fn advance(&self, items: usize, tokens: usize) {
+        self.tokens.set(self.tokens.get() + tokens);
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        self.bar
+            .set_message(format!("{:.0} tokens/s", self.tokens.get() as f64 / secs));
+        self.bar.set_position(items as u64);
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Records in a file (the progress total): every line of a text file, every non-blank line of a
+/// JSON-lines file; 0 if it cannot be read now (the real read reports the error).
+fn count_lines(path: &Path) -> u64 {
+    let Ok(f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let jsonl = input::Format::of_path(path) == input::Format::JsonLines;
+    std::io::BufReader::new(f)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .filter(|l| !jsonl || !l.trim_ascii().is_empty())
+        .count() as u64
 }
