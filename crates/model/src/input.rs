@@ -11,7 +11,8 @@ pub struct Input {
     /// Matryoshka output size (768, 512, 256 or 128); `None` = full size.
     pub dims: Option<usize>,
     pub truncate: Truncate,
-    /// L2-normalize the returned vector (default true).
+    /// L2-normalize the returned vector (default true). `false` returns the head's raw output
+    /// (its first `dims` components), before the sentence-transformers Normalize step.
     pub normalize: bool,
 }
 
