@@ -1,11 +1,46 @@
 //! Compute kernels for ggufembed: the only crate with SIMD and `unsafe`.
 //!
-//! Every kernel has a portable scalar reference; x86-64 builds add AVX2 and AVX-512 paths
-//! chosen at run time ([`active_isa`]). Kernels never allocate on the hot path: callers
-//! create [`MatmulScratch`] / [`AttnScratch`] once and reuse them.
+//! # Paths
+//! Every kernel exists for each [`Isa`]: `Scalar` (portable reference), `Avx2` (AVX2+FMA,
+//! int8 via `vpmaddubsw`), `Avx2Vnni` (AVX-VNNI `vpdpbusd` on ymm) and `Avx512` (AVX-512
+//! F/BW/VL/VNNI, `vpdpbusd` on zmm). [`active_isa`] picks the best the CPU supports at run time;
+//! `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512` forces one (falling back, with one
+//! warning on stderr, if the CPU lacks it). Kernels are written once, generic over a small SIMD
+//! trait, and instantiated inside thin `#[target_feature]` trampolines. The `*_with` functions
+//! and [`PackedMatrix::pack_for`] take an explicit path (tests run every supported path).
 //!
-//! All kernels are *batch invariant*: the result for one token row is bit-identical whatever
-//! the number of rows processed together, the other rows, and the thread count.
+//! # Numerics
+//! * [`matmul`] with Q8_0/Q4_0 weights is llama.cpp's Q8_0×Q8_0: activations are quantized per
+//!   32-block exactly like ggml's `quantize_row_q8_0_ref` (d = amax/127 stored as f16,
+//!   q = roundf(x/d)), each block's dot product is an exact int32 sum, and blocks accumulate in
+//!   order as `acc = fma(isum·d_x, d_w, acc)`. Float weights (F32/F16/BF16, widened to f32 at
+//!   pack time) accumulate `acc = fma(x[k], w[k], acc)` in k order. Every path runs exactly this
+//!   per-element sequence, so all paths give **bit-identical** results to the scalar reference.
+//! * Element-wise kernels (GELU, RoPE, exp) are bit-identical on every path; reductions (dot,
+//!   RMS, L2 norm, softmax sums) differ between paths only in the last bits.
+//! * [`attention`] is an exact two-pass softmax in f32 over each query's own key window.
+//!
+//! # Batch invariance
+//! A token row's output never depends on how many rows are processed together, which tile it
+//! lands in, the other rows, or the thread count: tiles and threads only split independent
+//! outputs, and tail tiles run the same per-element operations as full ones. The tests check
+//! this bit for bit (odd batch sizes, every position, 1/2/3 threads, windowed attention rows
+//! embedded in longer sequences).
+//!
+//! # Int8 layout
+//! [`PackedMatrix::pack`] repacks quantized weights once into VNNI panels (16 output columns ×
+//! 4 consecutive k-bytes per 32-bit lane, 2 vectors per panel on AVX-512, panels contiguous
+//! along k, f32 block scales beside each block). The weights are stored *biased* (w + 128, as
+//! u8) so that `vpdpbusd` takes them as its unsigned operand and the signed activations as a
+//! 32-bit broadcast; each block's accumulator is seeded with −128·Σx_block (computed while
+//! quantizing). Compared with biasing the activations (XOR 0x80, correction 128·Σw per column),
+//! the seed is one broadcast load per token and block instead of a vector op, and no per-column
+//! correction table is needed.
+//!
+//! # Measuring
+//! `cargo run --release -p kernels --example gemm_bench -- [--attn|--ops|--pool|--f32] [--cold]
+//! [--isa …] [--threads 1,2] [--ntok …]` reports G MAC/s at the model's shapes (wall clock,
+//! plus per on-CPU second for one thread, which stays meaningful on a shared machine).
 
 mod attention;
 mod error;
@@ -26,3 +61,17 @@ pub use ops::{
 };
 pub use pool::ThreadPool;
 pub use quant::{dequantize_row, WeightRef, WeightType};
+
+#[cfg(test)]
+mod send_sync {
+    fn check<T: Send + Sync>() {}
+
+    /// The engine shares these across threads (server workers, the pool).
+    #[test]
+    fn public_types_are_send_and_sync() {
+        check::<crate::PackedMatrix>();
+        check::<crate::ThreadPool>();
+        check::<crate::MatmulScratch>();
+        check::<crate::AttnScratch>();
+    }
+}

@@ -116,7 +116,7 @@ unsafe fn gelu_body<S: F32s>(g: *const f32, u: *const f32, out: *mut f32, n: usi
     }
 }
 
-/// NeoX RoPE on one head `x` ([head_dim]): rotates the pairs (x[i], x[i + head_dim/2]) by the
+/// NeoX RoPE on one head `x` (`[head_dim]`): rotates the pairs `(x[i], x[i + head_dim/2])` by the
 /// angle whose cosine/sine are `cos[i]`/`sin[i]` ([head_dim/2], for this token's position).
 pub fn rope_neox(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     rope_neox_with(crate::active_isa(), x, cos, sin)
@@ -155,7 +155,7 @@ unsafe fn rope_body<S: F32s>(x: *mut f32, c: *const f32, s: *const f32, half: us
     }
 }
 
-/// Σ a[i]·b[i].
+/// `Σ a[i]·b[i]`.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_with(crate::active_isa(), a, b)
 }

@@ -327,7 +327,7 @@ impl MatmulScratch {
 }
 
 /// y[t, :] = W · x[t, :] for t in 0..n_tok.   x: [n_tok, w.cols()]   y: [n_tok, w.rows()]
-/// (overwritten). Batch invariant: y[t] is bit-identical whatever n_tok, the other rows of x,
+/// (overwritten). Batch invariant: `y[t]` is bit-identical whatever n_tok, the other rows of x,
 /// and the pool's thread count.
 pub fn matmul(
     w: &PackedMatrix,
