@@ -68,6 +68,8 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub queue_depth: AtomicUsize,
     pub queue_capacity: usize,
+    /// API requests being handled (parsing, queued or computing).
+    pub in_flight: AtomicUsize,
     pub batch_inputs: Histogram,
     pub batch_tokens: Histogram,
     pub batch_seconds: Histogram,
@@ -85,6 +87,7 @@ impl Metrics {
             latency: Mutex::new(BTreeMap::new()),
             queue_depth: AtomicUsize::new(0),
             queue_capacity,
+            in_flight: AtomicUsize::new(0),
             batch_inputs: Histogram::new(BATCH_INPUT_BOUNDS),
             batch_tokens: Histogram::new(BATCH_TOKEN_BOUNDS),
             batch_seconds: Histogram::new(LATENCY_BOUNDS),
@@ -131,6 +134,12 @@ impl Metrics {
             "Most requests that may wait; beyond it requests get 429.",
             "gauge",
             self.queue_capacity.to_string(),
+        );
+        counter(
+            "ggufembed_requests_in_flight",
+            "API requests being handled (parsing, queued or computing).",
+            "gauge",
+            self.in_flight.load(Ordering::Relaxed).to_string(),
         );
         counter(
             "ggufembed_tokens_embedded_total",

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -303,11 +304,30 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// At most `max_concurrent` API requests in flight; beyond it 429 at once (no hidden queue).
 async fn concurrency_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
     match st.limiter.clone().try_acquire_owned() {
-        Ok(_permit) => next.run(req).await,
+        Ok(_permit) => {
+            let _counted = InFlight::enter(&st);
+            next.run(req).await
+        }
         Err(_) => ApiError::from(ServerError::TooManyRequests {
             limit: st.config.max_concurrent,
         })
         .into_response(),
+    }
+}
+
+/// Counts a request in `ggufembed_requests_in_flight` until dropped (also when the client leaves).
+struct InFlight(AppState);
+
+impl InFlight {
+    fn enter(st: &AppState) -> InFlight {
+        st.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(st.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

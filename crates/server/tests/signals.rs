@@ -21,7 +21,7 @@ fn child_main() {
     let r = server::run_until_signal(
         listener,
         ServerConfig::default(),
-        || Ok(FakeBackend::with_delay(800)),
+        || Ok(FakeBackend::with_delay(1500)),
         || println!("SIGNALLED"),
     );
     println!("EXIT={}", if r.is_ok() { "clean" } else { "error" });
@@ -71,16 +71,39 @@ fn drain_on(signal: &str, test_name: &str) {
                 .unwrap()
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // Signal once the request is being handled (the fake then "computes" for 1.5 s).
+    let t0 = Instant::now();
+    loop {
+        let m = HttpClient::new(&url)
+            .unwrap()
+            .get("/metrics")
+            .unwrap()
+            .text();
+        if server::metrics::sample(&m, "ggufembed_requests_in_flight") == Some(1.0) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "request never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(150));
+    let t0 = Instant::now();
+    while TcpStream::connect(url.trim_start_matches("http://")).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "new connections must be refused soon after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     assert!(
-        TcpStream::connect(url.trim_start_matches("http://")).is_err(),
-        "new connections must be refused after {signal}"
+        !in_flight.is_finished(),
+        "the in-flight request must still be running"
     );
     let r = in_flight.join().unwrap();
     assert_eq!(r.status, 200, "in-flight request must finish: {}", r.text());

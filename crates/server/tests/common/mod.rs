@@ -4,7 +4,7 @@
 use server::backend::{Backend, BackendInfo, Embedding, Input, TokenInput, Truncate};
 use server::client::HttpClient;
 use server::{ServerConfig, ServerError};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -119,6 +119,8 @@ impl Drop for TestServer {
 /// What the fake model has computed, for assertions about batching and cancellation.
 #[derive(Default)]
 pub struct FakeLog {
+    /// Batches that have entered `embed_tokens`.
+    pub started: AtomicUsize,
     /// Per batch: the first id after BOS of every input (the tests make it unique per input).
     pub batches: Mutex<Vec<Vec<u32>>>,
 }
@@ -129,6 +131,8 @@ pub struct FakeBackend {
     pub n_ctx: usize,
     /// Milliseconds each batch takes (simulated compute), adjustable while running.
     pub batch_delay_ms: Arc<AtomicU64>,
+    /// While true, a batch that has started waits (the test decides when the "compute" ends).
+    pub hold: Arc<AtomicBool>,
     pub log: Arc<FakeLog>,
 }
 
@@ -140,12 +144,24 @@ impl Default for FakeBackend {
         FakeBackend {
             n_ctx: 32,
             batch_delay_ms: Arc::new(AtomicU64::new(0)),
+            hold: Arc::new(AtomicBool::new(false)),
             log: Arc::new(FakeLog::default()),
         }
     }
 }
 
 impl FakeBackend {
+    /// A fake whose batches wait for `release()`.
+    pub fn held() -> Self {
+        let f = FakeBackend::default();
+        f.hold.store(true, Ordering::SeqCst);
+        f
+    }
+
+    pub fn release(&self) {
+        self.hold.store(false, Ordering::SeqCst);
+    }
+
     pub fn with_delay(ms: u64) -> Self {
         let f = FakeBackend::default();
         f.batch_delay_ms.store(ms, Ordering::SeqCst);
@@ -252,7 +268,20 @@ impl Backend for FakeBackend {
         })
     }
 
+    /// Token 999 makes the batch fail, token 998 makes it panic (to test 500s and recovery).
     fn embed_tokens(&mut self, inputs: &[TokenInput]) -> Result<Vec<Embedding>, ServerError> {
+        if inputs.iter().any(|t| t.ids.contains(&999)) {
+            return Err(ServerError::Model(
+                "fake failure in the forward pass".into(),
+            ));
+        }
+        if inputs.iter().any(|t| t.ids.contains(&998)) {
+            panic!("fake panic in the forward pass");
+        }
+        self.log.started.fetch_add(1, Ordering::SeqCst);
+        while self.hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let ms = self.batch_delay_ms.load(Ordering::SeqCst);
         if ms > 0 {
             std::thread::sleep(Duration::from_millis(ms));
@@ -315,4 +344,22 @@ pub fn error_of(v: &serde_json::Value) -> (String, String) {
         .unwrap_or_else(|| panic!("no error.code in {v}"));
     assert!(e["type"].is_string(), "no error.type in {v}");
     (code.to_owned(), msg.to_owned())
+}
+
+/// Polls until `cond` holds (panics after 20 s, naming `what`).
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One sample of the server's /metrics.
+pub fn metric(s: &TestServer, key: &str) -> f64 {
+    let t = s.client().get("/metrics").unwrap().text();
+    server::metrics::sample(&t, key).unwrap_or_else(|| panic!("no {key} in /metrics"))
 }
