@@ -10,8 +10,6 @@ pub enum CliError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    NotImplemented(&'static str),
-    #[error("{0}")]
     Gguf(#[from] gguf::GgufError),
     #[error("{0}")]
     Tokenizer(#[from] tokenizer::TokenizerError),

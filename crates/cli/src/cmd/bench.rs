@@ -1,21 +1,257 @@
-//! `ggufembed bench` (pending).
+//! `ggufembed bench`: latency per workload, batch throughput, model load time and peak memory.
+//!
+//! The workloads are fixed so runs compare across machines and against llama.cpp's
+//! `llama-bench -p 18,60,424` (see `bench/compare-llama-cpp.sh`).
+
 use crate::error::CliError;
+use crate::model_path::resolve_model;
+use model::{Embedder, EmbedderOptions, Input};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled default model).
+    /// GGUF model file (default: the pulled EmbeddingGemma-300M Q8_0).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Worker threads (0 = one per available core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Timed runs per latency workload, after warm-up (at least 20).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(20..=100_000))]
+    runs: u32,
+    /// Documents per batch in the throughput run.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    batch: u32,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also print where the time of one forward pass (the xl workload) goes, op by op.
+    #[arg(long)]
+    profile: bool,
     /// `--server URL` and its options: load-test a running server (cmd/bench_server.rs).
     #[command(flatten)]
     pub(crate) server: super::bench_server::LoadArgs,
+}
+
+/// The 49-word paragraph of the `long` and `xl` workloads.
+const PARAGRAPH: &str = "Machine learning has revolutionized artificial intelligence by enabling computers to learn from data without explicit programming. Modern neural networks can process vast amounts of information and identify complex patterns that would be impossible for humans to detect manually. This technology powers applications from image recognition to natural language processing.";
+
+/// Real texts of mixed lengths for the throughput run (see `crates/cli/data/README.md`).
+const BENCH_CORPUS: &str = include_str!("../../data/bench_corpus.jsonl");
+
+/// One latency workload: a name, a prompt and a text.
+struct Workload {
+    name: &'static str,
+    prompt: &'static str,
+    text: String,
+}
+
+fn workloads() -> Vec<Workload> {
+    vec![
+        Workload {
+            name: "short",
+            prompt: "query",
+            text: "The quick brown fox jumps over the lazy dog".to_string(),
+        },
+        Workload {
+            name: "long",
+            prompt: "document",
+            text: PARAGRAPH.to_string(),
+        },
+        Workload {
+            name: "xl",
+            prompt: "document",
+            text: [PARAGRAPH; 8].join(" "),
+        },
+    ]
+}
+
+fn input(prompt: &str, text: &str) -> Input {
+    Input {
+        text: text.to_string(),
+        prompt_name: Some(prompt.to_string()),
+        ..Input::default()
+    }
+}
+
+#[derive(Serialize)]
+struct WorkloadResult {
+    name: &'static str,
+    tokens: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Throughput {
+    docs: usize,
+    tokens: usize,
+    tokens_per_s: f64,
+    docs_per_s: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    threads: usize,
+    workloads: Vec<WorkloadResult>,
+    throughput: Throughput,
+    load_ms: f64,
+    peak_rss_mb: f64,
+}
+
+/// Nearest-rank percentile of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`); 0 where unknown.
+pub fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn bench_corpus() -> Result<Vec<Input>, CliError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        text: String,
+        prompt_name: Option<String>,
+    }
+    BENCH_CORPUS
+        .lines()
+        .map(|l| {
+            let row: Row = serde_json::from_str(l)
+                .map_err(|e| CliError::Usage(format!("built-in bench corpus: {e}")))?;
+            Ok(Input {
+                text: row.text,
+                prompt_name: row.prompt_name,
+                ..Input::default()
+            })
+        })
+        .collect()
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if args.server.server.is_some() {
         return super::bench_server::run(args.server, args.model);
     }
-    Err(CliError::NotImplemented("bench"))
+    let path = resolve_model(args.model)?;
+    let opts = EmbedderOptions {
+        threads: args.threads,
+        ..EmbedderOptions::default()
+    };
+    let t0 = Instant::now();
+    let mut embedder = Embedder::open(&path, &opts)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let threads = embedder.info().threads;
+
+    let mut results = Vec::new();
+    for w in workloads() {
+        let batch = [input(w.prompt, &w.text)];
+        let tokens = embedder.embed(&batch)?[0].n_tokens;
+        for _ in 0..3 {
+            embedder.embed(&batch)?; // warm-up
+        }
+        let mut times: Vec<Duration> = (0..args.runs)
+            .map(|_| {
+                let t = Instant::now();
+                embedder.embed(&batch).map(|_| t.elapsed())
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort();
+        results.push(WorkloadResult {
+            name: w.name,
+            tokens,
+            p50_ms: percentile_ms(&times, 50.0),
+            p95_ms: percentile_ms(&times, 95.0),
+            p99_ms: percentile_ms(&times, 99.0),
+        });
+    }
+
+    let corpus = bench_corpus()?;
+    let t = Instant::now();
+    let mut tokens = 0;
+    for chunk in corpus.chunks(args.batch as usize) {
+        tokens += embedder
+            .embed(chunk)?
+            .iter()
+            .map(|e| e.n_tokens)
+            .sum::<usize>();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let throughput = Throughput {
+        docs: corpus.len(),
+        tokens,
+        tokens_per_s: tokens as f64 / secs,
+        docs_per_s: corpus.len() as f64 / secs,
+    };
+
+    let profile = if args.profile {
+        let xl = workloads().pop().expect("xl workload");
+        Some(embedder.profile(&input(xl.prompt, &xl.text))?)
+    } else {
+        None
+    };
+
+    let report = Report {
+        threads,
+        workloads: results,
+        throughput,
+        load_ms,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serializes")
+        );
+    } else {
+        print_table(&report);
+    }
+    if let Some(profile) = profile {
+        print_profile(&profile);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(r: &Report) {
+    println!("threads: {}", r.threads);
+    println!(
+        "{:<8} {:>7} {:>10} {:>10} {:>10}",
+        "workload", "tokens", "p50 ms", "p95 ms", "p99 ms"
+    );
+    for w in &r.workloads {
+        println!(
+            "{:<8} {:>7} {:>10.2} {:>10.2} {:>10.2}",
+            w.name, w.tokens, w.p50_ms, w.p95_ms, w.p99_ms
+        );
+    }
+    let t = &r.throughput;
+    println!(
+        "throughput: {} docs, {} tokens: {:.0} tokens/s, {:.1} docs/s",
+        t.docs, t.tokens, t.tokens_per_s, t.docs_per_s
+    );
+    println!(
+        "load: {:.0} ms   peak RSS: {:.0} MiB",
+        r.load_ms, r.peak_rss_mb
+    );
+}
+
+fn print_profile(p: &model::Profile) {
+    let total: f64 = p.ops.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    println!("\nprofile of one forward pass ({} tokens):", p.n_tokens);
+    println!("{:<24} {:>10} {:>7}", "op", "ms", "share");
+    for (name, d) in &p.ops {
+        let s = d.as_secs_f64();
+        println!("{:<24} {:>10.3} {:>6.1}%", name, s * 1e3, 100.0 * s / total);
+    }
+    println!("{:<24} {:>10.3}", "total", total * 1e3);
 }
