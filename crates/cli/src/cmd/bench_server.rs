@@ -233,13 +233,12 @@ fn server_info(url: &str, key: Option<&str>) -> Result<serde_json::Value, CliErr
 /// Offline embeddings of every text (one `embed` call, as `ggufembed embed` batches them) and the
 /// batch throughput in tokens/s. The engine is dropped before the load starts.
 fn offline_reference(path: &Path, texts: &[LoadText]) -> Result<(Vec<Vec<f32>>, f64), CliError> {
-    let model_err = |e: model::ModelError| {
-        CliError::Serve(server::ServerError::Model(format!(
-            "{}: {e}",
-            path.display()
-        )))
-    };
-    let mut e = Embedder::open(path, &EmbedderOptions::default()).map_err(model_err)?;
+    let mut e = Embedder::open(path, &EmbedderOptions::default()).map_err(|source| {
+        CliError::ModelOpen {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
     let inputs: Vec<Input> = texts
         .iter()
         .map(|t| Input {
@@ -247,9 +246,9 @@ fn offline_reference(path: &Path, texts: &[LoadText]) -> Result<(Vec<Vec<f32>>, 
             ..Input::new(t.text.clone())
         })
         .collect();
-    e.embed(&inputs[..inputs.len().min(4)]).map_err(model_err)?; // warm-up
+    e.embed(&inputs[..inputs.len().min(4)])?; // warm-up
     let t0 = Instant::now();
-    let out = e.embed(&inputs).map_err(model_err)?;
+    let out = e.embed(&inputs)?;
     let secs = t0.elapsed().as_secs_f64();
     let tokens: usize = out.iter().map(|x| x.n_tokens).sum();
     Ok((
