@@ -17,7 +17,7 @@ llama_bench="$llama_dir/bin/llama-bench"
 [ -x "$llama_bench" ] || { echo "error: $llama_bench not found or not executable" >&2; exit 2; }
 
 cargo build --release --bin ggufembed >&2
-ours=target/release/ggufembed
+ours="${CARGO_TARGET_DIR:-target}/release/ggufembed"
 model=""
 if [ $# -gt 0 ] && [[ "$1" == *.gguf ]]; then model=$1; shift; fi
 [ -n "$model" ] || model=$("$ours" pull | tail -n 1)
