@@ -40,7 +40,7 @@ pub struct Args {
 const PARAGRAPH: &str = "Machine learning has revolutionized artificial intelligence by enabling computers to learn from data without explicit programming. Modern neural networks can process vast amounts of information and identify complex patterns that would be impossible for humans to detect manually. This technology powers applications from image recognition to natural language processing.";
 
 /// Real texts of mixed lengths for the throughput run (see `crates/cli/data/README.md`).
-const BENCH_CORPUS: &str = include_str!("../../data/bench_corpus.jsonl");
+pub(crate) const BENCH_CORPUS: &str = include_str!("../../data/bench_corpus.jsonl");
 
 /// One latency workload: a name, a prompt and a text.
 struct Workload {

@@ -7,6 +7,7 @@
 //! throughput within 15% of offline, server peak RSS <= 700 MB.
 //! `--overload`: clients hammer without backing off; the server must answer 429 instead of letting
 //! its queue grow (queue depth never above capacity) and still return correct vectors.
+use super::bench::BENCH_CORPUS;
 use crate::error::CliError;
 use crate::model_path::resolve_model;
 use model::{Embedder, EmbedderOptions, Input};
@@ -16,7 +17,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const BENCH_CORPUS: &str = include_str!("../../data/bench_corpus.jsonl");
 const RSS_LIMIT_BYTES: f64 = 700e6;
 const THROUGHPUT_RATIO_MIN: f64 = 0.85;
 
