@@ -28,7 +28,8 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Also print where the time of one forward pass (the xl workload) goes, op by op.
+    /// Also print where the time of one forward pass goes, op by op, for each workload
+    /// (mean of PROFILE_PASSES passes).
     #[arg(long)]
     profile: bool,
     /// `--server URL` and its options: load-test a running server (cmd/bench_server.rs).
@@ -194,11 +195,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         docs_per_s: corpus.len() as f64 / secs,
     };
 
-    let profile = if args.profile {
-        let xl = workloads().pop().expect("xl workload");
-        Some(embedder.profile(&input(xl.prompt, &xl.text))?)
+    let profiles = if args.profile {
+        workloads()
+            .iter()
+            .map(|w| mean_profile(&mut embedder, &input(w.prompt, &w.text)))
+            .collect::<Result<Vec<_>, _>>()?
     } else {
-        None
+        Vec::new()
     };
 
     let report = Report {
@@ -216,8 +219,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     } else {
         print_table(&report);
     }
-    if let Some(profile) = profile {
-        print_profile(&profile);
+    if !profiles.is_empty() {
+        print_profiles(&profiles);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -245,13 +248,48 @@ fn print_table(r: &Report) {
     );
 }
 
-fn print_profile(p: &model::Profile) {
-    let total: f64 = p.ops.iter().map(|(_, d)| d.as_secs_f64()).sum();
-    println!("\nprofile of one forward pass ({} tokens):", p.n_tokens);
-    println!("{:<24} {:>10} {:>7}", "op", "ms", "share");
-    for (name, d) in &p.ops {
-        let s = d.as_secs_f64();
-        println!("{:<24} {:>10.3} {:>6.1}%", name, s * 1e3, 100.0 * s / total);
+/// Forward passes averaged per workload by `--profile`.
+const PROFILE_PASSES: u32 = 10;
+
+/// Op times of one input, averaged over [`PROFILE_PASSES`] forward passes.
+fn mean_profile(embedder: &mut Embedder, input: &Input) -> Result<model::Profile, CliError> {
+    let mut sum = embedder.profile(input)?;
+    for _ in 1..PROFILE_PASSES {
+        let p = embedder.profile(input)?;
+        for ((_, total), (_, d)) in sum.ops.iter_mut().zip(&p.ops) {
+            *total += *d;
+        }
     }
-    println!("{:<24} {:>10.3}", "total", total * 1e3);
+    for (_, total) in &mut sum.ops {
+        *total /= PROFILE_PASSES;
+    }
+    Ok(sum)
+}
+
+/// One column of ms per workload, plus the share of the largest one.
+fn print_profiles(ps: &[model::Profile]) {
+    let ms = |d: &Duration| d.as_secs_f64() * 1e3;
+    let totals: Vec<f64> = ps
+        .iter()
+        .map(|p| p.ops.iter().map(|(_, d)| ms(d)).sum())
+        .collect();
+    println!("\nprofile: ms per forward pass (mean of {PROFILE_PASSES}), summed over layers");
+    print!("{:<24}", "op");
+    for p in ps {
+        print!(" {:>9}", format!("{} tok", p.n_tokens));
+    }
+    println!(" {:>7}", "share");
+    let last = ps.len() - 1;
+    for (i, (name, _)) in ps[last].ops.iter().enumerate() {
+        print!("{name:<24}");
+        for p in ps {
+            print!(" {:>9.3}", p.ops.get(i).map_or(0.0, |(_, d)| ms(d)));
+        }
+        println!(" {:>6.1}%", 100.0 * ms(&ps[last].ops[i].1) / totals[last]);
+    }
+    print!("{:<24}", "total");
+    for t in &totals {
+        print!(" {t:>9.3}");
+    }
+    println!();
 }
