@@ -68,6 +68,9 @@ fn list(name: &str, default: &[usize]) -> Vec<usize> {
     })
 }
 
+/// Packed weights `--cold` cycles through: well above the last-level cache.
+const COLD_BYTES: usize = 256 << 20;
+
 /// Deterministic pseudo-random bytes (xorshift).
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed | 1;
@@ -275,16 +278,29 @@ fn main() {
         } else {
             WeightType::Q8_0
         };
-        let w = PackedMatrix::pack_for(
-            isa,
-            &[WeightRef {
-                wtype,
-                data: &data,
-                rows,
-                cols,
-            }],
-        )
-        .unwrap();
+        let pack = || {
+            PackedMatrix::pack_for(
+                isa,
+                &[WeightRef {
+                    wtype,
+                    data: &data,
+                    rows,
+                    cols,
+                }],
+            )
+            .unwrap()
+        };
+        // --cold: enough copies (>= COLD_BYTES together) that each call streams its weights
+        // from DRAM, as in a forward pass over all layers; calls cycle through the copies.
+        let first = pack();
+        let n_copies = if cold {
+            COLD_BYTES.div_ceil(first.size_bytes())
+        } else {
+            1
+        };
+        let ws: Vec<PackedMatrix> = std::iter::once(first)
+            .chain((1..n_copies).map(|_| pack()))
+            .collect();
         for &n_tok in &ntoks {
             let x: Vec<f32> = bytes(n_tok * cols, 9)
                 .iter()
@@ -294,8 +310,10 @@ fn main() {
             let mut scratch = MatmulScratch::new(n_tok, cols);
             for &nt in &threads {
                 let pool = ThreadPool::new(nt);
+                let mut next = 0;
                 let (best, cpu) = measure(min_secs, || {
-                    matmul(&w, &x, n_tok, &mut y, &mut scratch, &pool)
+                    next = (next + 1) % ws.len();
+                    matmul(&ws[next], &x, n_tok, &mut y, &mut scratch, &pool)
                 });
                 let gmacs = (rows * cols * n_tok) as f64 / best / 1e9;
                 // per on-CPU second of the calling thread: meaningful for 1 thread only

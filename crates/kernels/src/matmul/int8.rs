@@ -16,7 +16,7 @@ use super::aligned::AlignedBytes;
 use super::MatmulScratch;
 use crate::quant::QK;
 
-/// How many blocks ahead the few-token microkernel prefetches weights.
+/// How many blocks ahead the first tile of a panel prefetches its weights.
 const PREFETCH_BLOCKS: usize = 4;
 
 /// 4-byte k-steps per 32-block.
@@ -174,9 +174,12 @@ unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
     y: *mut f32,
     ldy: usize,
     ncols: usize,
+    stream: bool,
+    pf: (*const u8, usize),
 ) {
     let nr = NV * K::VL;
     let bb = IntPanels::block_bytes(nr);
+    let pf_per_block = pf.1.div_ceil(nb);
     // SAFETY: per the function contract; all offsets stay inside the panel / tile.
     unsafe {
         let mut accf = [[K::fzero(); NV]; MR];
@@ -187,12 +190,18 @@ unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
                 let s = K::seed(*xs.add(t * nb + b));
                 *row = [s; NV];
             }
-            if MR <= 2 {
-                // Few tokens: weight-bandwidth bound; fetch a few blocks ahead.
+            if stream {
+                // First tile of a panel: its weights come from DRAM; fetch a few blocks ahead.
                 let ahead = wb.add(PREFETCH_BLOCKS * bb);
                 for line in (0..bb).step_by(64) {
                     crate::simd::prefetch(ahead.add(line));
                 }
+            }
+            let l0 = b * pf_per_block;
+            for line in l0..(l0 + pf_per_block).min(pf.1) {
+                crate::simd::prefetch_l2(pf.0.add(line * 64));
+            }
+            if MR <= 2 {
                 // Few tokens: too few independent vpdpbusd chains to hide latency; run odd
                 // k-steps into a second set of accumulators (int32 sums are exact, so the
                 // result is unchanged).
@@ -272,8 +281,17 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
 ) {
     debug_assert_eq!(w.nr, NV * K::VL);
     let nb = w.nb;
+    let panel_lines = (nb * IntPanels::block_bytes(w.nr)).div_ceil(64);
+    let n_tiles = n_tok.div_ceil(MR);
     for p in p0..p1 {
         let wp = w.panel_ptr(p);
+        // Later tiles of this panel read it from L1; meanwhile pull the next panel into L2.
+        let next = if p + 1 < p1 && n_tiles > 1 {
+            w.panel_ptr(p + 1)
+        } else {
+            std::ptr::null()
+        };
+        let mut tile_i = 0;
         let c0 = p * w.nr;
         let ncols = w.nr.min(rows - c0);
         let mut t0 = 0;
@@ -285,9 +303,18 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
                 let xd = s.xd.as_ptr().add(t0 * nb);
                 let xs = s.xsum.as_ptr().add(t0 * nb);
                 let yt = y.add(t0 * rows + c0);
+                let pf = if tile_i > 0 && !next.is_null() {
+                    let (a, e) = (
+                        (tile_i - 1) * panel_lines / (n_tiles - 1),
+                        tile_i * panel_lines / (n_tiles - 1),
+                    );
+                    (next.add(a * 64), e - a)
+                } else {
+                    (std::ptr::null(), 0)
+                };
                 macro_rules! arm {
                     ($m:literal) => {
-                        tile::<K, $m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols)
+                        tile::<K, $m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == 0, pf)
                     };
                 }
                 match mr {
@@ -303,6 +330,7 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
                 }
             }
             t0 += mr;
+            tile_i += 1;
         }
     }
 }

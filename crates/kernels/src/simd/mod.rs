@@ -218,6 +218,18 @@ pub(crate) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Hint the CPU to fetch the cache line holding `p` into L2 (no-op off x86). Never faults.
+#[inline(always)]
+pub(crate) fn prefetch_l2<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint and never faults; SSE is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Length of the prefix of `n` elements covered by whole `S` vectors; kernels process the rest
 /// with [`Scalar`] (bit-identical for element-wise work, since both run the same IEEE ops).
 #[inline(always)]
