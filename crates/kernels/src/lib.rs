@@ -49,6 +49,7 @@ mod matmul;
 mod ops;
 mod pool;
 mod quant;
+mod rows;
 mod simd;
 
 pub use attention::{attention, attention_with, AttnScratch, AttnShape};
@@ -61,6 +62,7 @@ pub use ops::{
 };
 pub use pool::ThreadPool;
 pub use quant::{dequantize_row, WeightRef, WeightType};
+pub use rows::{par_rows, Rows, RowsMut, SplitRows};
 
 #[cfg(test)]
 mod send_sync {
