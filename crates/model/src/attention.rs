@@ -7,7 +7,10 @@ use crate::profile::OpTimer;
 use crate::rope::RopeTable;
 use crate::scratch::Scratch;
 use crate::weights::LayerWeights;
-use kernels::{AttnShape, ThreadPool};
+use kernels::{par_rows, AttnShape, Rows, RowsMut, ThreadPool};
+
+/// Tokens per pool task of the q/k norm + RoPE step, at least (~0.4 µs per token).
+const QK_ROPE_MIN_ROWS: usize = 6;
 
 /// attn_output(attention(q, k, v)) for the normed input in `s.cur`; the result replaces `s.cur`.
 #[allow(clippy::too_many_arguments)]
@@ -44,29 +47,42 @@ pub(crate) fn self_attention(
         &mut s.k[..n_tok * n_kv],
         &mut s.v[..n_tok * n_kv],
     );
-    for seq in batch.seqs {
-        for (pos, t) in seq.clone().enumerate() {
-            let row = &qkv[t * n_qkv..(t + 1) * n_qkv];
-            let (q_t, k_t, v_t) = (
-                &mut q[t * n_q..(t + 1) * n_q],
-                &mut k[t * n_kv..(t + 1) * n_kv],
-                &mut v[t * n_kv..(t + 1) * n_kv],
-            );
-            q_t.copy_from_slice(&row[..n_q]);
-            k_t.copy_from_slice(&row[n_q..n_q + n_kv]);
-            v_t.copy_from_slice(&row[n_q + n_kv..]);
+    let bufs = (
+        Rows::new(qkv, n_qkv),
+        Rows::new(&s.pos[..n_tok], 1),
+        RowsMut::new(q, n_q),
+        RowsMut::new(k, n_kv),
+        RowsMut::new(v, n_kv),
+    );
+    par_rows(
+        pool,
+        n_tok,
+        QK_ROPE_MIN_ROWS,
+        bufs,
+        |_, (qkv, pos, q, k, v)| {
+            for (t, &pos) in pos.iter().enumerate() {
+                let row = &qkv[t * n_qkv..(t + 1) * n_qkv];
+                let (q_t, k_t, v_t) = (
+                    &mut q[t * n_q..(t + 1) * n_q],
+                    &mut k[t * n_kv..(t + 1) * n_kv],
+                    &mut v[t * n_kv..(t + 1) * n_kv],
+                );
+                q_t.copy_from_slice(&row[..n_q]);
+                k_t.copy_from_slice(&row[n_q..n_q + n_kv]);
+                v_t.copy_from_slice(&row[n_q + n_kv..]);
 
-            let (cos, sin) = rope.at(pos);
-            for head in q_t.chunks_exact_mut(hd) {
-                kernels::rms_norm_inplace(head, &layer.attn_q_norm, cfg.rms_eps);
-                kernels::rope_neox(head, cos, sin);
+                let (cos, sin) = rope.at(pos as usize);
+                for head in q_t.chunks_exact_mut(hd) {
+                    kernels::rms_norm_inplace(head, &layer.attn_q_norm, cfg.rms_eps);
+                    kernels::rope_neox(head, cos, sin);
+                }
+                for head in k_t.chunks_exact_mut(hd) {
+                    kernels::rms_norm_inplace(head, &layer.attn_k_norm, cfg.rms_eps);
+                    kernels::rope_neox(head, cos, sin);
+                }
             }
-            for head in k_t.chunks_exact_mut(hd) {
-                kernels::rms_norm_inplace(head, &layer.attn_k_norm, cfg.rms_eps);
-                kernels::rope_neox(head, cos, sin);
-            }
-        }
-    }
+        },
+    );
 
     timer.lap("q_norm+k_norm+rope");
 

@@ -6,6 +6,9 @@
 //!     x = x + post_attention_norm(attention(attn_norm(x)))     // bidirectional; sliding or global
 //!     x = x + post_ffw_norm(ffn_down(gelu(ffn_gate(h)) · ffn_up(h)))   where h = ffn_norm(x)
 //! e = mean over each sequence's tokens of output_norm(x)
+//!
+//! (each residual add is fused with the norm that follows it: post_attention_norm+add with
+//! ffn_norm, post_ffw_norm+add with the next layer's attn_norm or output_norm)
 //! e = dense_3(dense_2(e))                                      // the sentence-transformers head
 //! ```
 //!
@@ -23,7 +26,7 @@ use crate::profile::OpTimer;
 use crate::rope::RopeTable;
 use crate::scratch::Scratch;
 use crate::weights::{LayerWeights, Weights};
-use kernels::ThreadPool;
+use kernels::{par_rows, Rows, RowsMut, ThreadPool};
 use std::ops::Range;
 
 /// Everything the forward pass reads: the config, weights and precomputed tables.
@@ -67,47 +70,61 @@ impl Model {
         }
         timer.lap("token_embd");
 
-        for (il, layer) in self.weights.layers.iter().enumerate() {
+        // Token positions within their sequence (RoPE)                         [n_tok]
+        for seq in batch.seqs {
+            for (t, pos) in seq.clone().enumerate() {
+                s.pos[pos] = t as u32;
+            }
+        }
+
+        let layers = &self.weights.layers;
+        // cur = attn_norm(x) of the first layer; every later norm is fused with a residual add.
+        rms_norm_rows(
+            pool,
+            &s.x,
+            &layers[0].attn_norm,
+            cfg.rms_eps,
+            &mut s.cur,
+            n_tok,
+        );
+        timer.lap("attn_norm");
+        for (il, layer) in layers.iter().enumerate() {
             let rope = if cfg.swa_layers[il] {
                 &self.rope_swa
             } else {
                 &self.rope
             };
-            // x = x + post_attention_norm(attention(attn_norm(x)))
-            rms_norm_rows(
-                &s.x[..n_tok * n_embd],
-                &layer.attn_norm,
-                cfg.rms_eps,
-                &mut s.cur,
-            );
-            timer.lap("attn_norm");
+            // x = x + post_attention_norm(attention(cur));  cur = ffn_norm(x)
             self_attention(cfg, layer, il, rope, batch, s, pool, timer);
-            add_normed(&mut s.x, &mut s.cur, &layer.post_attention_norm, cfg, n_tok);
-            timer.lap("post_attention_norm+add");
-
-            // x = x + post_ffw_norm(ffn(ffn_norm(x)))
-            rms_norm_rows(
-                &s.x[..n_tok * n_embd],
-                &layer.ffn_norm,
-                cfg.rms_eps,
-                &mut s.cur,
+            residual_norm(
+                pool,
+                (&mut s.x, &mut s.cur),
+                (&layer.post_attention_norm, &layer.ffn_norm),
+                cfg,
+                n_tok,
             );
-            timer.lap("ffn_norm");
+            timer.lap("post_attention_norm+add+ffn_norm");
+
+            // x = x + post_ffw_norm(ffn(cur));  cur = attn_norm(x) of the next layer, or
+            // output_norm(x) after the last one
             feed_forward(cfg, layer, n_tok, s, pool, timer);
-            add_normed(&mut s.x, &mut s.cur, &layer.post_ffw_norm, cfg, n_tok);
-            timer.lap("post_ffw_norm+add");
+            let next_norm = layers
+                .get(il + 1)
+                .map_or(&self.weights.output_norm, |l| &l.attn_norm);
+            residual_norm(
+                pool,
+                (&mut s.x, &mut s.cur),
+                (&layer.post_ffw_norm, next_norm),
+                cfg,
+                n_tok,
+            );
+            timer.lap("post_ffw_norm+add+next_norm");
         }
 
         // e = mean_pool(output_norm(x))                                        [n_seq, n_embd]
-        rms_norm_rows(
-            &s.x[..n_tok * n_embd],
-            &self.weights.output_norm,
-            cfg.rms_eps,
-            &mut s.cur,
-        );
         let n_seq = batch.seqs.len();
         mean_pool(&s.cur[..n_tok * n_embd], n_embd, batch.seqs, &mut s.pooled);
-        timer.lap("output_norm+mean_pool");
+        timer.lap("mean_pool");
 
         // e = dense_3(dense_2(e))
         if let Some(head) = &self.weights.head {
@@ -141,10 +158,13 @@ fn feed_forward(
     timer.lap("ffn_gate+ffn_up");
     // [n_tok, n_ff]
     let h = &mut s.ffn_h[..n_tok * n_ff];
-    for (gu, h) in gate_up.chunks_exact(2 * n_ff).zip(h.chunks_exact_mut(n_ff)) {
-        let (gate, up) = gu.split_at(n_ff);
-        kernels::gelu_tanh_mul(gate, up, h);
-    }
+    let bufs = (Rows::new(gate_up, 2 * n_ff), RowsMut::new(h, n_ff));
+    par_rows(pool, n_tok, GELU_MIN_ROWS, bufs, |_, (gate_up, h)| {
+        for (gu, h) in gate_up.chunks_exact(2 * n_ff).zip(h.chunks_exact_mut(n_ff)) {
+            let (gate, up) = gu.split_at(n_ff);
+            kernels::gelu_tanh_mul(gate, up, h);
+        }
+    });
     timer.lap("gelu*up");
     kernels::matmul(
         &layer.ffn_down,
@@ -157,20 +177,45 @@ fn feed_forward(
     timer.lap("ffn_down");
 }
 
-/// out[t] = rms_norm(x[t]) · weight for every token row.
-pub(crate) fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+/// Rows per pool task of the row-wise ops, at least: below this a task costs more to hand
+/// out than it saves (measured: ~0.1 µs per row for a norm, ~0.4 µs for GELU or q/k norm+RoPE).
+const NORM_MIN_ROWS: usize = 24;
+const GELU_MIN_ROWS: usize = 6;
+
+/// out[t] = rms_norm(x[t]) · weight for the first n_tok token rows.
+fn rms_norm_rows(
+    pool: &ThreadPool,
+    x: &[f32],
+    weight: &[f32],
+    eps: f32,
+    out: &mut [f32],
+    n_tok: usize,
+) {
     let n = weight.len();
-    for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        kernels::rms_norm(xr, weight, eps, or);
-    }
+    let bufs = (Rows::new(x, n), RowsMut::new(out, n));
+    par_rows(pool, n_tok, NORM_MIN_ROWS, bufs, |_, (x, out)| {
+        for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            kernels::rms_norm(xr, weight, eps, or);
+        }
+    });
 }
 
-/// The residual add after a sub-block: y = rms_norm(y) · weight, then x += y (token rows).
-fn add_normed(x: &mut [f32], y: &mut [f32], weight: &[f32], cfg: &Config, n_tok: usize) {
-    let n = cfg.n_embd;
-    let (x, y) = (&mut x[..n_tok * n], &mut y[..n_tok * n]);
-    for (xr, yr) in x.chunks_exact_mut(n).zip(y.chunks_exact_mut(n)) {
-        kernels::rms_norm_inplace(yr, weight, cfg.rms_eps);
-        xr.iter_mut().zip(yr.iter()).for_each(|(a, b)| *a += *b);
-    }
+/// The residual add after a sub-block, fused with the norm in front of the next one, per token
+/// row: y = rms_norm(y) · w_post;  x += y;  y = rms_norm(x) · w_next.
+fn residual_norm(
+    pool: &ThreadPool,
+    (x, y): (&mut [f32], &mut [f32]),
+    (w_post, w_next): (&[f32], &[f32]),
+    cfg: &Config,
+    n_tok: usize,
+) {
+    let (n, eps) = (cfg.n_embd, cfg.rms_eps);
+    let bufs = (RowsMut::new(x, n), RowsMut::new(y, n));
+    par_rows(pool, n_tok, NORM_MIN_ROWS, bufs, |_, (x, y)| {
+        for (xr, yr) in x.chunks_exact_mut(n).zip(y.chunks_exact_mut(n)) {
+            kernels::rms_norm_inplace(yr, w_post, eps);
+            xr.iter_mut().zip(yr.iter()).for_each(|(a, b)| *a += *b);
+            kernels::rms_norm(xr, w_next, eps, yr);
+        }
+    });
 }

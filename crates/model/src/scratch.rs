@@ -8,6 +8,8 @@ use kernels::{AttnScratch, MatmulScratch};
 pub struct Scratch {
     /// Tokens one forward pass can hold (all sequences together).
     pub max_tokens: usize,
+    /// [max_tokens] each token's position in its sequence
+    pub pos: Vec<u32>,
     /// [max_tokens, n_embd] the residual stream
     pub x: Vec<f32>,
     /// [max_tokens, n_embd] normed input of a sub-block, then its (normed) output
@@ -48,6 +50,7 @@ impl Scratch {
         let buf = |width: usize| vec![0f32; max_tokens * width];
         Scratch {
             max_tokens,
+            pos: vec![0; max_tokens],
             x: buf(n_embd),
             cur: buf(n_embd),
             wide: buf(wide),
