@@ -216,6 +216,15 @@ impl Embedder {
     /// and at most n_ctx long. Mixed lengths run ragged, packed into forward passes of at most
     /// `max_batch_tokens` tokens; each vector is independent of the batch it was computed in.
     pub fn embed_tokens(&mut self, inputs: &[TokenInput]) -> Result<Vec<Embedding>, ModelError> {
+        self.embed_timed(inputs, &mut OpTimer::off())
+    }
+
+    /// [`embed_tokens`](Self::embed_tokens), charging each op to `timer`.
+    fn embed_timed(
+        &mut self,
+        inputs: &[TokenInput],
+        timer: &mut OpTimer,
+    ) -> Result<Vec<Embedding>, ModelError> {
         for (i, input) in inputs.iter().enumerate() {
             self.validate(input).map_err(|e| e.at_input(i))?;
         }
@@ -229,20 +238,24 @@ impl Embedder {
                 n_tok += inputs[end].ids.len();
                 end += 1;
             }
-            self.run_chunk(&inputs[start..end], &mut out, &mut OpTimer::off())?;
+            self.run_chunk(&inputs[start..end], &mut out, timer)?;
             start = end;
         }
         Ok(out)
     }
 
-    /// Runs one input (alone) through a forward pass and reports the time of each op kind.
-    pub fn profile(&mut self, input: &Input) -> Result<Profile, ModelError> {
-        let prepared = self.prepare(input)?;
-        self.validate(&prepared)?;
+    /// Embeds `inputs` like [`embed`](Self::embed) and reports the time of each op kind, summed
+    /// over the layers and forward passes.
+    pub fn profile(&mut self, inputs: &[Input]) -> Result<Profile, ModelError> {
+        let prepared = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| self.prepare(input).map_err(|e| e.at_input(i)))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut timer = OpTimer::on();
-        let mut out = Vec::with_capacity(1);
-        self.run_chunk(std::slice::from_ref(&prepared), &mut out, &mut timer)?;
-        Ok(timer.finish(prepared.ids.len()))
+        self.embed_timed(&prepared, &mut timer)?;
+        let n_tokens = prepared.iter().map(|p| p.ids.len()).sum();
+        Ok(timer.finish(n_tokens, prepared.len()))
     }
 
     /// One forward pass over `inputs` (validated, within the budget); appends their vectors.

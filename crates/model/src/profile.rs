@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-/// Wall time per op kind, summed over the layers of one forward pass, in pass order.
+/// Wall time per op kind, summed over the layers (and forward passes), in pass order.
 #[derive(Debug, Clone)]
 pub struct Profile {
-    /// Tokens in the profiled pass.
+    /// Tokens profiled (all inputs together).
     pub n_tokens: usize,
+    /// Inputs profiled.
+    pub n_inputs: usize,
     pub ops: Vec<(&'static str, Duration)>,
 }
 
@@ -46,9 +48,10 @@ impl OpTimer {
         self.last = Some(now);
     }
 
-    pub(crate) fn finish(self, n_tokens: usize) -> Profile {
+    pub(crate) fn finish(self, n_tokens: usize, n_inputs: usize) -> Profile {
         Profile {
             n_tokens,
+            n_inputs,
             ops: self.ops,
         }
     }
