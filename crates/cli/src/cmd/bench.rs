@@ -142,7 +142,7 @@ fn bench_corpus() -> Result<Vec<Input>, CliError> {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if args.server.server.is_some() {
-        return super::bench_server::run(args.server, args.model);
+        return super::bench_server::run(args.server, args.model, args.json);
     }
     let path = resolve_model(args.model)?;
     let opts = EmbedderOptions {

@@ -49,23 +49,34 @@ pub struct LoadArgs {
 }
 
 /// `model`: the GGUF the server runs (for the offline reference); default: the pulled model.
-pub fn run(args: LoadArgs, model: Option<PathBuf>) -> Result<ExitCode, CliError> {
+/// `json`: end with one JSON line of the figures (for scripts).
+pub fn run(args: LoadArgs, model: Option<PathBuf>, json: bool) -> Result<ExitCode, CliError> {
     let url = args.server.clone().unwrap_or_default();
     let texts = load_texts(args.texts.as_deref())?;
     let info = server_info(&url, args.api_key.as_deref())?;
+    let foreign = info.is_none();
+    let info = info.unwrap_or_default();
     let field = |k: &str| info[k].as_u64().unwrap_or(0) as usize;
-    println!(
-        "server {url}: {} ({}), queue_size {}, max_concurrent {}, max_batch_tokens {}",
-        info["model_id"].as_str().unwrap_or("?"),
-        info["quantization"].as_str().unwrap_or("?"),
-        field("queue_size"),
-        field("max_concurrent_requests"),
-        field("max_batch_tokens"),
-    );
+    if foreign {
+        println!(
+            "server {url}: no ggufembed /info (another engine?): load only, vectors are not \
+             checked against the offline engine"
+        );
+    } else {
+        println!(
+            "server {url}: {} ({}), queue_size {}, max_concurrent {}, max_batch_tokens {}",
+            info["model_id"].as_str().unwrap_or("?"),
+            info["quantization"].as_str().unwrap_or("?"),
+            field("queue_size"),
+            field("max_concurrent_requests"),
+            field("max_batch_tokens"),
+        );
+    }
+    let check = !args.no_check && !foreign;
 
     let mut offline_tps = None;
     let mut expected = None;
-    if !args.no_check {
+    if check {
         let path = resolve_model(model)?;
         println!(
             "offline reference: embedding {} texts with {} ...",
@@ -124,7 +135,7 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>) -> Result<ExitCode, CliError>
             rep.transport_errors == 0,
         ),
     ];
-    if !args.no_check {
+    if check {
         checks.push((
             format!("zero mismatched vectors ({})", rep.mismatches),
             rep.mismatches == 0,
@@ -163,6 +174,31 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>) -> Result<ExitCode, CliError>
     for (what, pass) in &checks {
         println!("{} {what}", if *pass { "PASS" } else { "FAIL" });
         ok &= pass;
+    }
+    if json {
+        let statuses: serde_json::Map<String, serde_json::Value> = rep
+            .statuses
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect();
+        let figures = serde_json::json!({
+            "clients": cfg.clients,
+            "seconds": rep.elapsed.as_secs_f64(),
+            "statuses": statuses,
+            "transport_errors": rep.transport_errors,
+            "tokens": rep.tokens_ok,
+            "inputs": rep.inputs_ok,
+            "tokens_per_s": rep.tokens_per_s(),
+            "requests_per_s": rep.requests_per_s(),
+            "p50_ms": rep.quantile(0.5) * 1e3,
+            "p90_ms": rep.quantile(0.9) * 1e3,
+            "p99_ms": rep.quantile(0.99) * 1e3,
+            "mismatches": check.then_some(rep.mismatches),
+            "server_peak_rss_mb": rep.server_peak_rss.map(|b| b / 1e6),
+            "offline_tokens_per_s": offline_tps,
+            "pass": ok,
+        });
+        println!("{figures}");
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -210,7 +246,9 @@ fn load_texts(path: Option<&Path>) -> Result<Vec<LoadText>, CliError> {
     Ok(out)
 }
 
-fn server_info(url: &str, key: Option<&str>) -> Result<serde_json::Value, CliError> {
+/// The server's `GET /info`, or `None` if it has none (not a ggufembed server: 404 or not
+/// JSON). Fails if the server cannot be reached or refuses the API key.
+fn server_info(url: &str, key: Option<&str>) -> Result<Option<serde_json::Value>, CliError> {
     let io = |source| CliError::Io {
         path: url.to_owned(),
         source,
@@ -220,14 +258,18 @@ fn server_info(url: &str, key: Option<&str>) -> Result<serde_json::Value, CliErr
         c = c.with_header("Authorization", &format!("Bearer {k}"));
     }
     let r = c.get("/info").map_err(io)?;
-    if r.status != 200 {
-        return Err(CliError::Usage(format!(
-            "{url}/info answered {}: {}",
-            r.status,
+    match r.status {
+        200 => Ok(r.json().ok().filter(|v| v.is_object())),
+        401 | 403 => Err(CliError::Usage(format!(
+            "{url}/info answered {}: pass the server's key with --api-key or GGUFEMBED_API_KEY",
+            r.status
+        ))),
+        404 => Ok(None),
+        s => Err(CliError::Usage(format!(
+            "{url}/info answered {s}: {}",
             r.text()
-        )));
+        ))),
     }
-    r.json().map_err(io)
 }
 
 /// Offline embeddings of every text (one `embed` call, as `ggufembed embed` batches them) and the
