@@ -52,6 +52,9 @@ pub struct AttnScratch {
     max_tokens: usize,
     n_slots: usize,
     rows_per_slot: usize,
+    /// Single-threaded scratch per pool thread for [`attention_seqs`]'s short sequences
+    /// (allocated on first use).
+    per_thread: Vec<AttnScratch>,
 }
 
 impl AttnScratch {
@@ -82,6 +85,21 @@ impl AttnScratch {
             max_tokens,
             n_slots,
             rows_per_slot,
+            per_thread: if n_threads > 1 && head_dim > 0 {
+                (0..n_threads)
+                    .map(|_| {
+                        AttnScratch::with_heads(
+                            SEQ_PARALLEL_MAX_TOKENS.min(max_tokens),
+                            1,
+                            n_head,
+                            n_head_kv,
+                            head_dim,
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -137,6 +155,21 @@ pub fn attention_with(
     scratch: &mut AttnScratch,
     pool: &ThreadPool,
 ) {
+    attention_exec(isa, q, k, v, out, shape, scratch, Some(pool))
+}
+
+/// [`attention_with`] on `pool`, or on the calling thread alone if `pool` is `None`.
+#[allow(clippy::too_many_arguments)]
+fn attention_exec(
+    isa: Isa,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    shape: &AttnShape,
+    scratch: &mut AttnScratch,
+    pool: Option<&ThreadPool>,
+) {
     let AttnShape {
         n_tok,
         n_head,
@@ -172,7 +205,7 @@ pub fn attention_with(
         return;
     }
     let isa = isa.or_supported();
-    let n_threads = pool.n_threads();
+    let n_threads = pool.map_or(1, ThreadPool::n_threads);
     scratch.ensure(shape, n_threads);
     let ld = scratch.ld();
     let slot_len = scratch.rows_per_slot * ld;
@@ -180,7 +213,7 @@ pub fn attention_with(
         transpose_k(k, shape, &mut scratch.kt, ld);
         panel_v(v, shape, &mut scratch.vt, ld, v_panel_width(isa));
     }
-    let plan = Plan::new(shape);
+    let plan = Plan::new(shape, n_threads);
     let rows_per_slot = scratch.rows_per_slot;
     let sp = SyncPtr(scratch.scores.as_mut_ptr());
     let ip = SyncPtr(scratch.inv.as_mut_ptr());
@@ -189,7 +222,7 @@ pub fn attention_with(
     let task = |item: usize, th: usize| {
         // SAFETY: the thread with index `th` (< n_threads <= n_slots) is the only one using
         // slot `th`, and work item `item` writes only its own output rows (disjoint from other
-        // items'); all buffers outlive `pool.run_on_threads`.
+        // items'); all buffers outlive the loop / `pool.run_on_threads`.
         let scores =
             unsafe { std::slice::from_raw_parts_mut(sp.get().add(th * slot_len), slot_len) };
         // SAFETY: as above (slot `th` of the per-row 1/Σ buffer).
@@ -211,7 +244,108 @@ pub fn attention_with(
             };
         }
     };
-    pool.run_on_threads(plan.n_items, &task);
+    match pool {
+        Some(pool) => pool.run_on_threads(plan.n_items, &task),
+        None => (0..plan.n_items).for_each(|item| task(item, 0)),
+    }
+}
+
+/// Sequences of at most this many tokens are spread across threads whole (one thread each) by
+/// [`attention_seqs`]; longer ones are split across threads by query tiles.
+pub const SEQ_PARALLEL_MAX_TOKENS: usize = 256;
+
+/// [`attention`] for every sequence of a ragged batch: `seqs` are ascending, disjoint token
+/// ranges of q/k/v/out (rows as in [`attention`]); `shape.n_tok` is ignored (each sequence's
+/// length is used). Long sequences run one at a time, split across the pool by query tiles;
+/// short ones ([`SEQ_PARALLEL_MAX_TOKENS`]) run concurrently, one thread per sequence. Either
+/// way each sequence's result is exactly what [`attention`] gives for it alone.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_seqs(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    seqs: &[std::ops::Range<usize>],
+    shape: &AttnShape,
+    scratch: &mut AttnScratch,
+    pool: &ThreadPool,
+) {
+    let isa = crate::active_isa();
+    let (wq, wkv) = (
+        shape.n_head * shape.head_dim,
+        shape.n_head_kv * shape.head_dim,
+    );
+    let n_tok = q.len() / wq.max(1);
+    let mut end = 0;
+    for s in seqs {
+        assert!(
+            s.start >= end && s.start <= s.end && s.end <= n_tok,
+            "attention_seqs: sequences must be ascending, disjoint ranges within {n_tok} tokens"
+        );
+        end = s.end;
+    }
+    let shape_of = |s: &std::ops::Range<usize>| AttnShape {
+        n_tok: s.len(),
+        ..*shape
+    };
+    let parallel = pool.n_threads() > 1;
+    let is_short = |s: &std::ops::Range<usize>| parallel && s.len() <= SEQ_PARALLEL_MAX_TOKENS;
+    for s in seqs.iter().filter(|s| !is_short(s)) {
+        attention_exec(
+            isa,
+            &q[s.start * wq..s.end * wq],
+            &k[s.start * wkv..s.end * wkv],
+            &v[s.start * wkv..s.end * wkv],
+            &mut out[s.start * wq..s.end * wq],
+            &shape_of(s),
+            scratch,
+            Some(pool),
+        );
+    }
+    let n_short = seqs.iter().filter(|s| is_short(s)).count();
+    if n_short == 0 {
+        return;
+    }
+    // One single-threaded scratch per thread, sized for the longest short sequence.
+    let n_threads = pool.n_threads();
+    if scratch.per_thread.len() < n_threads {
+        scratch.per_thread.resize_with(n_threads, || {
+            AttnScratch::with_heads(
+                SEQ_PARALLEL_MAX_TOKENS,
+                1,
+                shape.n_head,
+                shape.n_head_kv,
+                shape.head_dim,
+            )
+        });
+    }
+    let slots = SyncPtr(scratch.per_thread.as_mut_ptr());
+    let op = SyncPtr(out.as_mut_ptr());
+    pool.run_on_threads(seqs.len(), &|i, th| {
+        let s = &seqs[i];
+        if !is_short(s) {
+            return;
+        }
+        // SAFETY: thread `th` (< n_threads <= per_thread.len()) is the only user of slot `th`;
+        // sequence i's out rows are disjoint from every other sequence's (ranges checked
+        // above) and within `out`; both outlive `run_on_threads`.
+        let (slot, out) = unsafe {
+            (
+                &mut *slots.get().add(th),
+                std::slice::from_raw_parts_mut(op.get().add(s.start * wq), s.len() * wq),
+            )
+        };
+        attention_exec(
+            isa,
+            &q[s.start * wq..s.end * wq],
+            &k[s.start * wkv..s.end * wkv],
+            &v[s.start * wkv..s.end * wkv],
+            out,
+            &shape_of(s),
+            slot,
+            None,
+        );
+    });
 }
 
 /// Work items: (KV head, block of consecutive query tokens).
@@ -224,13 +358,16 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(shape: &AttnShape) -> Self {
+    fn new(shape: &AttnShape, n_threads: usize) -> Self {
         let group = shape.n_head / shape.n_head_kv;
-        // Blocks of ~BLOCK_ROWS rows, but at least two per thread-ish for load balance.
-        let qb = (BLOCK_ROWS / group)
-            .max(1)
-            .min(shape.n_tok.div_ceil(4))
-            .max(1);
+        // Blocks of ~BLOCK_ROWS rows; on several threads, at least two per thread-ish for load
+        // balance (smaller blocks reuse each K^T chunk and V slice for fewer rows).
+        let per_block = (BLOCK_ROWS / group).max(1);
+        let qb = if n_threads > 1 {
+            per_block.min(shape.n_tok.div_ceil(4)).max(1)
+        } else {
+            per_block
+        };
         let n_tiles = shape.n_tok.div_ceil(qb);
         Plan {
             n_kv: shape.n_head_kv,
@@ -1153,5 +1290,87 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A ragged batch gives every sequence exactly what it gets alone, whichever way it is run
+    /// (short sequences one per thread, long ones split by tiles), at any thread count.
+    #[test]
+    fn batch_of_sequences_matches_each_alone() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let lens = [
+            5,
+            1,
+            SEQ_PARALLEL_MAX_TOKENS + 9,
+            33,
+            SEQ_PARALLEL_MAX_TOKENS,
+            2,
+            70,
+        ];
+        let mut seqs = Vec::new();
+        let mut n_tok = 0;
+        for &l in &lens {
+            seqs.push(n_tok..n_tok + l);
+            n_tok += l;
+        }
+        for window in [None, Some(6)] {
+            let shape = AttnShape {
+                n_tok,
+                n_head: 3,
+                n_head_kv: 1,
+                head_dim: 64,
+                window,
+                scale: 0.125,
+            };
+            let (wq, wkv) = (3 * 64, 64);
+            let q = rand_vec(n_tok * wq, &mut rng);
+            let k = rand_vec(n_tok * wkv, &mut rng);
+            let v = rand_vec(n_tok * wkv, &mut rng);
+            let one = ThreadPool::new(1);
+            let mut alone = vec![0f32; q.len()];
+            for r in &seqs {
+                let mut sc = AttnScratch::new(r.len(), 1);
+                attention(
+                    &q[r.start * wq..r.end * wq],
+                    &k[r.start * wkv..r.end * wkv],
+                    &v[r.start * wkv..r.end * wkv],
+                    &mut alone[r.start * wq..r.end * wq],
+                    &AttnShape {
+                        n_tok: r.len(),
+                        ..shape
+                    },
+                    &mut sc,
+                    &one,
+                );
+            }
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool::new(threads);
+                let mut sc = AttnScratch::new(16, 1); // grows on demand
+                let mut out = vec![f32::NAN; q.len()];
+                attention_seqs(&q, &k, &v, &mut out, &seqs, &shape, &mut sc, &pool);
+                let same = out
+                    .iter()
+                    .zip(&alone)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "window {window:?}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "ascending, disjoint")]
+    fn overlapping_sequences_are_rejected() {
+        let shape = AttnShape {
+            n_tok: 4,
+            n_head: 1,
+            n_head_kv: 1,
+            head_dim: 8,
+            window: None,
+            scale: 1.0,
+        };
+        let x = vec![0f32; 4 * 8];
+        let mut out = x.clone();
+        let mut sc = AttnScratch::new(4, 1);
+        let pool = ThreadPool::new(2);
+        attention_seqs(&x, &x, &x, &mut out, &[0..3, 2..4], &shape, &mut sc, &pool);
     }
 }

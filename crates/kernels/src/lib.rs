@@ -52,7 +52,9 @@ mod quant;
 mod rows;
 mod simd;
 
-pub use attention::{attention, attention_with, AttnScratch, AttnShape};
+pub use attention::{
+    attention, attention_seqs, attention_with, AttnScratch, AttnShape, SEQ_PARALLEL_MAX_TOKENS,
+};
 pub use error::KernelError;
 pub use isa::{active_isa, Isa};
 pub use matmul::{matmul, MatmulScratch, PackedMatrix};

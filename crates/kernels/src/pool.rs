@@ -269,8 +269,14 @@ impl std::fmt::Debug for ThreadPool {
 }
 
 /// Shares a raw output pointer with pool tasks that write disjoint parts of it.
-#[derive(Clone, Copy)]
 pub(crate) struct SyncPtr<T>(pub *mut T);
+// Manual impls: a derive would require `T: Copy`, but copying the pointer never copies a T.
+impl<T> Clone for SyncPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SyncPtr<T> {}
 // SAFETY: users only write disjoint elements from different tasks (documented at each use).
 unsafe impl<T> Send for SyncPtr<T> {}
 // SAFETY: as above.

@@ -86,26 +86,25 @@ pub(crate) fn self_attention(
 
     timer.lap("q_norm+k_norm+rope");
 
-    // softmax(q·kᵀ · scale) · v, one sequence at a time           [n_tok, n_q]
-    for seq in batch.seqs {
-        let shape = AttnShape {
-            n_tok: seq.len(),
-            n_head: cfg.n_head,
-            n_head_kv: cfg.n_head_kv,
-            head_dim: hd,
-            window: cfg.window(il),
-            scale: cfg.attn_scale,
-        };
-        kernels::attention(
-            &q[seq.start * n_q..seq.end * n_q],
-            &k[seq.start * n_kv..seq.end * n_kv],
-            &v[seq.start * n_kv..seq.end * n_kv],
-            &mut s.attn[seq.start * n_q..seq.end * n_q],
-            &shape,
-            &mut s.attention,
-            pool,
-        );
-    }
+    // softmax(q·kᵀ · scale) · v within each sequence                      [n_tok, n_q]
+    let shape = AttnShape {
+        n_tok,
+        n_head: cfg.n_head,
+        n_head_kv: cfg.n_head_kv,
+        head_dim: hd,
+        window: cfg.window(il),
+        scale: cfg.attn_scale,
+    };
+    kernels::attention_seqs(
+        q,
+        k,
+        v,
+        &mut s.attn[..n_tok * n_q],
+        batch.seqs,
+        &shape,
+        &mut s.attention,
+        pool,
+    );
 
     timer.lap("attention");
 

@@ -65,7 +65,13 @@ impl Scratch {
             embd_row: vec![0u8; model.token_embd.row_bytes()],
             matmul: MatmulScratch::new(max_tokens, max_cols),
             // One sequence is at most n_ctx tokens.
-            attention: AttnScratch::new(cfg.n_ctx.min(max_tokens), n_threads),
+            attention: AttnScratch::with_heads(
+                cfg.n_ctx.min(max_tokens),
+                n_threads,
+                cfg.n_head,
+                cfg.n_head_kv,
+                cfg.head_dim,
+            ),
         }
     }
 
