@@ -17,6 +17,25 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+/// The arguments `embed` and `tokenize` share: where the texts and the model come from, and the
+/// default prompt.
+#[derive(clap::Args)]
+pub struct TextArgs {
+    /// Texts. Without any, texts come from --input, else stdin (one per line).
+    pub texts: Vec<String>,
+    /// GGUF model file (default: the pulled default model).
+    #[arg(long, short)]
+    pub model: Option<PathBuf>,
+    /// Read texts from FILE (`-` = stdin). `.jsonl`: one object per line with "text" and
+    /// optional "id", "prompt_name" (null = none), "title"; other files: one text per line.
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// Prompt to prepend: query, document, STS, Clustering, "question answering", ... (see
+    /// `ggufembed inspect`). A .jsonl record's "prompt_name" overrides it.
+    #[arg(long)]
+    pub prompt_name: Option<String>,
+}
+
 /// Longest line accepted (bytes); longer lines are an error instead of unbounded memory.
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 

@@ -10,7 +10,7 @@
 mod output;
 
 use crate::error::CliError;
-use crate::input::{self, Record, Source};
+use crate::input::{self, Record, Source, TextArgs};
 use model::{Embedder, EmbedderOptions, Input, TokenInput, Truncate};
 use output::{Format, Writer};
 use std::io::{BufRead, IsTerminal};
@@ -23,19 +23,8 @@ const CHUNK: usize = 64;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Texts to embed. Without any, texts come from --input, else stdin (one per line).
-    pub texts: Vec<String>,
-    /// GGUF model file (default: the pulled default model).
-    #[arg(long, short)]
-    pub model: Option<PathBuf>,
-    /// Read texts from FILE (`-` = stdin). `.jsonl`: one object per line with "text" and
-    /// optional "id", "prompt_name" (null = none), "title"; other files: one text per line.
-    #[arg(long, short)]
-    pub input: Option<PathBuf>,
-    /// Prompt to prepend: query, document, STS, Clustering, "question answering", ... (see
-    /// `ggufembed inspect`). A .jsonl record's "prompt_name" overrides it.
-    #[arg(long)]
-    pub prompt_name: Option<String>,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// Document title: the document prompt becomes `title: {title} | text: `. A .jsonl
     /// record's "title" overrides it.
     #[arg(long)]
@@ -64,8 +53,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let source = Source::choose(args.texts.clone(), args.input.clone())?;
-    let path = crate::model_path::resolve_model(args.model.clone())?;
+    let source = Source::choose(args.text.texts.clone(), args.text.input.clone())?;
+    let path = crate::model_path::resolve_model(args.text.model.clone())?;
     let opts = EmbedderOptions {
         threads: args.threads,
         allow_missing_head: args.allow_missing_head,
@@ -80,7 +69,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     // Options are checked once, before any input is read.
     let template = Input {
-        prompt_name: args.prompt_name.clone(),
+        prompt_name: args.text.prompt_name.clone(),
         title: args.title.clone(),
         dims: args.dims,
         truncate: if args.no_truncate {

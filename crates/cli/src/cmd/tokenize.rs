@@ -2,29 +2,17 @@
 //! pieces of each input text, one JSON object per line on stdout, in input order.
 
 use crate::error::CliError;
-use crate::input::{self, Record, Source};
+use crate::input::{self, Record, Source, TextArgs};
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use tokenizer::prompts::{prompts_from_gguf, resolve_prompt};
 use tokenizer::Tokenizer;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Texts to tokenize. Without any, texts come from --input, else stdin (one per line).
-    pub texts: Vec<String>,
-    /// GGUF model file (default: the pulled default model).
-    #[arg(long, short)]
-    pub model: Option<PathBuf>,
-    /// Read texts from FILE (`-` = stdin). `.jsonl`: one object per line with "text" and
-    /// optional "id", "prompt_name" (null = none), "title"; other files: one text per line.
-    #[arg(long, short)]
-    pub input: Option<PathBuf>,
-    /// Prompt to prepend (query, document, Clustering, STS, ...). A .jsonl record's
-    /// "prompt_name" overrides it.
-    #[arg(long)]
-    pub prompt_name: Option<String>,
+    #[command(flatten)]
+    pub text: TextArgs,
 }
 
 #[derive(Serialize)]
@@ -35,7 +23,7 @@ struct Output<'a> {
     tokens: Vec<&'a str>,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
+pub fn run(Args { text: args }: Args) -> Result<ExitCode, CliError> {
     let source = Source::choose(args.texts, args.input)?;
     let path = crate::model_path::resolve_model(args.model)?;
     let file = gguf::GgufFile::open(&path)?;
