@@ -16,6 +16,9 @@ use super::aligned::AlignedBytes;
 use super::MatmulScratch;
 use crate::quant::QK;
 
+/// Quantized activations per token block of [`run_panels`], at most: well inside L2.
+const X_BLOCK_BYTES: usize = 256 << 10;
+
 /// How many blocks ahead the first tile of a panel prefetches its weights.
 const PREFETCH_BLOCKS: usize = 4;
 
@@ -281,8 +284,35 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
 ) {
     debug_assert_eq!(w.nr, NV * K::VL);
     let nb = w.nb;
+    // Tokens are taken in blocks whose quantized activations stay in L2 while every panel of the
+    // range passes over them (a long batch would otherwise stream all of them from L3, once per
+    // panel); each panel's weights are then read once per block.
+    let block = (X_BLOCK_BYTES / (nb * QK)).max(MR) / MR * MR;
+    for b0 in (0..n_tok).step_by(block) {
+        let b1 = (b0 + block).min(n_tok);
+        run_block::<K, MR, NV>(w, s, y, rows, p0, p1, b0, b1);
+    }
+}
+
+/// [`run_panels`] for the tokens b0..b1.
+///
+/// # Safety
+/// As [`run_panels`]; b0 < b1 <= n_tok.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_block<K: Int8Isa, const MR: usize, const NV: usize>(
+    w: &IntPanels,
+    s: &MatmulScratch,
+    y: *mut f32,
+    rows: usize,
+    p0: usize,
+    p1: usize,
+    b0: usize,
+    b1: usize,
+) {
+    let nb = w.nb;
     let panel_lines = (nb * IntPanels::block_bytes(w.nr)).div_ceil(64);
-    let n_tiles = n_tok.div_ceil(MR);
+    let n_tiles = (b1 - b0).div_ceil(MR);
     for p in p0..p1 {
         let wp = w.panel_ptr(p);
         // Later tiles of this panel read it from L1; meanwhile pull the next panel into L2.
@@ -294,9 +324,9 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
         let mut tile_i = 0;
         let c0 = p * w.nr;
         let ncols = w.nr.min(rows - c0);
-        let mut t0 = 0;
-        while t0 < n_tok {
-            let mr = MR.min(n_tok - t0);
+        let mut t0 = b0;
+        while t0 < b1 {
+            let mr = MR.min(b1 - t0);
             // SAFETY: per the function contract; t0 + mr <= n_tok.
             unsafe {
                 let xq = s.xq.as_ptr().add(t0 * nb * QK);
@@ -314,7 +344,7 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
                 };
                 macro_rules! arm {
                     ($m:literal) => {
-                        tile::<K, $m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == 0, pf)
+                        tile::<K, $m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf)
                     };
                 }
                 match mr {

@@ -241,6 +241,9 @@ fn simd_paths_match_scalar_bit_exactly() {
             (45, 96, 13),
             (70, 160, 3),
             (33, 288, 20),
+            // int8: several token blocks (256 KiB of activations = 128 tokens of 2048), the
+            // last one with a partial tile
+            (40, 2048, 301),
         ] {
             let cols = if wtype.is_quantized() { cols } else { cols + 3 };
             let data = random_weights(wtype, rows, cols, &mut rng);
