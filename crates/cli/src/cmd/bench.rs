@@ -25,7 +25,8 @@ pub struct Args {
     /// Documents per batch in the throughput run.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     batch: u32,
-    /// Print one JSON object instead of a table.
+    /// Print one JSON object instead of a table (with --server: the report, then one JSON line of
+    /// its figures).
     #[arg(long)]
     json: bool,
     /// Also print where the time goes, op by op, for each workload and for one throughput batch

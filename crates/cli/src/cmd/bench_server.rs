@@ -23,6 +23,8 @@ const THROUGHPUT_RATIO_MIN: f64 = 0.85;
 #[derive(clap::Args)]
 pub struct LoadArgs {
     /// Load-test the server at this URL (http://host:port) instead of benchmarking the engine.
+    /// A server without ggufembed's /info (e.g. llama-server) gets the load without the
+    /// bit-for-bit check.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Concurrent clients (default 64; with --overload, the server's max_concurrent + 64).
