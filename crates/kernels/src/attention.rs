@@ -1172,12 +1172,7 @@ mod tests {
                         &mut AttnScratch::new(1, 1),
                         &pool,
                     );
-                    assert!(
-                        out.iter()
-                            .zip(&base)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{isa} window={window}"
-                    );
+                    assert!(crate::same_bits(&out, &base), "{isa} window={window}");
                 }
             }
         }
@@ -1234,10 +1229,7 @@ mod tests {
                 for i in w..n - w {
                     let a = &o_small[i * 3 * hd..(i + 1) * 3 * hd];
                     let b = &o_big[(pre + i) * 3 * hd..(pre + i + 1) * 3 * hd];
-                    assert!(
-                        a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
-                        "{isa} threads={threads} row {i}"
-                    );
+                    assert!(crate::same_bits(a, b), "{isa} threads={threads} row {i}");
                 }
             }
         }
@@ -1282,12 +1274,7 @@ mod tests {
                     &mut AttnScratch::new(4, 1),
                     &ThreadPool::new(threads),
                 );
-                assert!(
-                    out.iter()
-                        .zip(&base)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{isa} threads={threads}"
-                );
+                assert!(crate::same_bits(&out, &base), "{isa} threads={threads}");
             }
         }
     }
@@ -1347,11 +1334,10 @@ mod tests {
                 let mut sc = AttnScratch::new(16, 1); // grows on demand
                 let mut out = vec![f32::NAN; q.len()];
                 attention_seqs(&q, &k, &v, &mut out, &seqs, &shape, &mut sc, &pool);
-                let same = out
-                    .iter()
-                    .zip(&alone)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "window {window:?}, {threads} threads");
+                assert!(
+                    crate::same_bits(&out, &alone),
+                    "window {window:?}, {threads} threads"
+                );
             }
         }
     }

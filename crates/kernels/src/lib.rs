@@ -66,6 +66,12 @@ pub use pool::ThreadPool;
 pub use quant::{dequantize_row, WeightRef, WeightType};
 pub use rows::{par_rows, Rows, RowsMut, SplitRows};
 
+/// Tests: whether two slices hold the same f32 bit patterns (and have the same length).
+#[cfg(test)]
+pub(crate) fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 #[cfg(test)]
 mod send_sync {
     fn check<T: Send + Sync>() {}

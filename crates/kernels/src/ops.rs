@@ -321,12 +321,7 @@ mod tests {
             for isa in supported() {
                 let mut out = vec![f32::NAN; n];
                 gelu_tanh_mul_with(isa, &g, &u, &mut out);
-                assert!(
-                    out.iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{isa} n={n}"
-                );
+                assert!(crate::same_bits(&out, &want), "{isa} n={n}");
             }
         }
     }

@@ -269,9 +269,7 @@ fn simd_paths_match_scalar_bit_exactly() {
                 assert_eq!(w.isa(), isa);
                 let got = run(&w, &x, n_tok, 2);
                 assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    crate::same_bits(&got, &want),
                     "{isa} {wtype:?} {rows}x{cols} n_tok={n_tok} differs from scalar"
                 );
             }
@@ -305,9 +303,7 @@ fn batch_and_thread_invariance() {
                         let y = run(&w, &x, n_tok, threads);
                         let row = &y[pos * rows..(pos + 1) * rows];
                         assert!(
-                            row.iter()
-                                .zip(&alone)
-                                .all(|(a, b)| a.to_bits() == b.to_bits()),
+                            crate::same_bits(row, &alone),
                             "{isa} {wtype:?}: n_tok={n_tok} pos={pos} threads={threads}"
                         );
                     }
@@ -385,12 +381,6 @@ fn simd_activation_quantizer_is_bit_exact() {
         quantize_activations(isa, &x, n_tok, cols, &mut got, &pool);
         assert_eq!(got.xq, want.xq, "{isa} quantized values");
         assert_eq!(got.xsum, want.xsum, "{isa} block sums");
-        assert!(
-            got.xd
-                .iter()
-                .zip(&want.xd)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{isa} scales"
-        );
+        assert!(crate::same_bits(&got.xd, &want.xd), "{isa} scales");
     }
 }

@@ -282,12 +282,7 @@ mod tests {
                     _ => exp_all::<Scalar>(&xs),
                 },
             );
-            assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{isa}"
-            );
+            assert!(crate::same_bits(&got, &want), "{isa}");
         }
     }
 }
