@@ -6,11 +6,11 @@
 //!     x = x + post_attention_norm(attention(attn_norm(x)))     // bidirectional; sliding or global
 //!     x = x + post_ffw_norm(ffn_down(gelu(ffn_gate(h)) · ffn_up(h)))   where h = ffn_norm(x)
 //! e = mean over each sequence's tokens of output_norm(x)
-//!
-//! (each residual add is fused with the norm that follows it: post_attention_norm+add with
-//! ffn_norm, post_ffw_norm+add with the next layer's attn_norm or output_norm)
 //! e = dense_3(dense_2(e))                                      // the sentence-transformers head
 //! ```
+//!
+//! Each residual add is fused with the norm that follows it: post_attention_norm+add with
+//! ffn_norm, post_ffw_norm+add with the next layer's attn_norm (or output_norm after the last).
 //!
 //! All sequences' tokens are concatenated (no padding) for the linear layers and norms;
 //! attention runs per sequence. Every kernel is batch invariant, so a sequence's result does not
