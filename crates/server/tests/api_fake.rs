@@ -2,25 +2,13 @@
 
 mod common;
 
-use common::{error_of, post, FakeBackend, TestServer, FAKE_DIMS};
+use common::{bits, error_of, floats, post, FakeBackend, TestServer, FAKE_DIMS};
 use serde_json::{json, Value};
 use server::api::base64_f32;
 use server::ServerConfig;
 
 fn server() -> TestServer {
     TestServer::fake(ServerConfig::default(), FakeBackend::default())
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{error_of, TestServer};
+use common::{bits, error_of, floats, post, TestServer};
 use model::{Embedder, EmbedderOptions, Input};
 use serde_json::{json, Value};
 use server::api::base64_f32;
@@ -57,6 +57,17 @@ fn offline_embed(inputs: &[Input]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The engine's inputs for sample texts.
+fn inputs_of(texts: &[(String, Option<String>)]) -> Vec<Input> {
+    texts
+        .iter()
+        .map(|(t, p)| Input {
+            prompt_name: p.clone(),
+            ..Input::new(t.clone())
+        })
+        .collect()
+}
+
 /// Corpus texts with their prompts: every `step`-th entry, skipping the long documents.
 fn sample_texts(step: usize) -> Vec<(String, Option<String>)> {
     testkit::corpus()
@@ -67,26 +78,11 @@ fn sample_texts(step: usize) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
-fn post(c: &mut HttpClient, path: &str, body: &Value) -> (u16, Value) {
-    let r = c.post_json(path, body.to_string().as_bytes(), &[]).unwrap();
-    (r.status, r.json().unwrap_or(Value::Null))
-}
-
 #[test]
 fn vectors_are_bit_identical_to_offline_under_concurrency() {
     let texts = sample_texts(9);
     assert!(texts.len() >= 20);
-    let inputs: Vec<Input> = texts
-        .iter()
-        .map(|(t, p)| Input {
-            prompt_name: p.clone(),
-            ..Input::new(t.clone())
-        })
-        .collect();
+    let inputs = inputs_of(&texts);
     let want = offline_embed(&inputs);
     let _ = server();
 
@@ -120,7 +116,7 @@ fn vectors_are_bit_identical_to_offline_under_concurrency() {
                         let e = &v["data"][n]["embedding"];
                         let got = match e.as_str() {
                             Some(b64) => base64_f32(b64).unwrap(),
-                            None => e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+                            None => floats(e),
                         };
                         assert_eq!(got.len(), 768);
                         assert_eq!(bits(&got), bits(&want[j]), "text {j} ({format}) differs from offline");
@@ -149,12 +145,7 @@ fn vectors_are_bit_identical_to_offline_under_concurrency() {
         &json!({"inputs": [t], "prompt_name": p, "dimensions": 256, "normalize": false}),
     );
     assert_eq!(st, 200, "{v}");
-    let got: Vec<f32> = v[0]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect();
+    let got = floats(&v[0]);
     assert_eq!(bits(&got), bits(&off[0]));
 }
 
@@ -368,13 +359,7 @@ print(json.dumps(out))
         v.as_array()
             .unwrap()
             .iter()
-            .map(|e| {
-                e.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| (x.as_f64().unwrap() as f32).to_bits())
-                    .collect()
-            })
+            .map(|e| bits(&floats(e)))
             .collect()
     };
     let want_bits: Vec<Vec<u32>> = want_plain.iter().map(|w| bits(w)).collect();
@@ -403,13 +388,7 @@ print(json.dumps(out))
 #[test]
 fn short_load_run_has_no_errors_and_no_mismatches() {
     let texts = sample_texts(6);
-    let inputs: Vec<Input> = texts
-        .iter()
-        .map(|(t, p)| Input {
-            prompt_name: p.clone(),
-            ..Input::new(t.clone())
-        })
-        .collect();
+    let inputs = inputs_of(&texts);
     let expected = offline_embed(&inputs);
     let cfg = server::loadtest::LoadConfig {
         url: server().url.clone(),

@@ -35,11 +35,7 @@ fn burst_with(
 }
 
 fn vec_of(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x.as_f64().unwrap() as f32).to_bits())
-        .collect()
+    common::bits(&common::floats(v))
 }
 
 fn want(text: &str) -> Vec<u32> {

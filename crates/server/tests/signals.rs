@@ -109,12 +109,7 @@ fn drain_on(signal: &str, test_name: &str) {
     assert_eq!(r.status, 200, "in-flight request must finish: {}", r.text());
     let v = r.json().unwrap();
     let want = FakeBackend::vector(&FakeBackend::encode("w11 w12"), common::FAKE_DIMS, true);
-    let got: Vec<f32> = v[0]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect();
+    let got = common::floats(&v[0]);
     assert_eq!(got, want);
     let mut rest = String::new();
     for l in out.lines() {

@@ -333,6 +333,20 @@ pub fn post(c: &mut HttpClient, path: &str, body: &serde_json::Value) -> (u16, s
     (r.status, v)
 }
 
+/// A JSON array of numbers as f32 (a float-format embedding).
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Bit patterns, to compare vectors exactly.
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
 /// Asserts the OpenAI error shape and returns (code, message).
 pub fn error_of(v: &serde_json::Value) -> (String, String) {
     let e = &v["error"];
