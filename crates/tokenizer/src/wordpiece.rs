@@ -134,6 +134,51 @@ fn is_punct(c: char) -> bool {
     c.is_punctuation()
 }
 
+/// Class bits of a char (see [`class`]).
+const DROPPED: u8 = 1;
+const SPACE_CHAR: u8 = 2;
+const CJK: u8 = 4;
+const PUNCT: u8 = 8;
+const NONSPACING_MARK: u8 = 16;
+
+fn compute_class(c: char) -> u8 {
+    let mut k = 0;
+    if is_dropped(c) {
+        k |= DROPPED;
+    }
+    if c.is_whitespace() {
+        k |= SPACE_CHAR;
+    }
+    if is_cjk(c) {
+        k |= CJK;
+    }
+    if is_punct(c) {
+        k |= PUNCT;
+    }
+    if c.is_mark_nonspacing() {
+        k |= NONSPACING_MARK;
+    }
+    k
+}
+
+/// The class bits of `c`: from a table for the Basic Multilingual Plane (64 KiB, built once per
+/// process from the category crate, whose lookups are binary searches), computed above it.
+#[inline]
+fn class(c: char) -> u8 {
+    static BMP: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+    let cp = c as u32;
+    if cp < 0x10000 {
+        let table = BMP.get_or_init(|| {
+            (0..0x10000u32)
+                .map(|cp| char::from_u32(cp).map_or(0, compute_class))
+                .collect()
+        });
+        table[cp as usize]
+    } else {
+        compute_class(c)
+    }
+}
+
 #[inline]
 fn is_char_start(b: u8) -> bool {
     (b & 0xC0) != 0x80
@@ -153,9 +198,10 @@ impl Sink<'_> {
     /// One char after steps 1–4.
     #[inline]
     fn push(&mut self, c: char) {
-        if c.is_whitespace() {
+        let k = class(c);
+        if k & SPACE_CHAR != 0 {
             self.end_word();
-        } else if is_punct(c) {
+        } else if k & PUNCT != 0 {
             self.end_word();
             self.push_to_word(c);
             self.end_word();
@@ -308,10 +354,15 @@ impl WordPiece {
                         Ascii::Space => clean.push(' '),
                         _ => clean.push(c),
                     }
-                } else if is_dropped(c) {
-                } else if c.is_whitespace() {
+                    continue;
+                }
+                let k = class(c);
+                if k & DROPPED != 0 {
+                    continue;
+                }
+                if k & SPACE_CHAR != 0 {
                     clean.push(' ');
-                } else if is_cjk(c) {
+                } else if k & CJK != 0 {
                     clean.push(' ');
                     clean.push(c);
                     clean.push(' ');
@@ -332,7 +383,7 @@ impl WordPiece {
             };
             if self.strip_accents {
                 for c in clean.chars().nfd() {
-                    if !c.is_mark_nonspacing() {
+                    if class(c) & NONSPACING_MARK == 0 {
                         lower(&mut sink, c);
                     }
                 }
@@ -481,5 +532,10 @@ mod tests {
         assert!(!is_punct('a') && !is_punct('€'));
         assert!(is_dropped('\u{200B}') && is_dropped('\u{E000}') && is_dropped('\u{85}'));
         assert!(!is_dropped('\n') && !is_dropped('a'));
+        for cp in (0..0x11000).chain(0x10FF00..0x110000) {
+            if let Some(c) = char::from_u32(cp) {
+                assert_eq!(class(c), compute_class(c), "U+{cp:04X}");
+            }
+        }
     }
 }
