@@ -279,6 +279,8 @@ impl WordPiece {
                 _ => Ascii::Word(c),
             };
         }
+        // Build the char-class table now, not on the first non-ASCII text.
+        class('\u{80}');
         WordPiece {
             lowercase,
             strip_accents,

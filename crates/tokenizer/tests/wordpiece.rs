@@ -197,6 +197,70 @@ fn extra_reference_lines_match_hugging_face() {
     );
 }
 
+/// A GGUF carrying the tokenizer metadata exactly as llama.cpp's converter writes it for
+/// all-MiniLM-L6-v2 (keys and values of `shared/reference/minilm/gguf_manifest_q8_0.json`):
+/// `from_gguf` picks WordPiece and matches Hugging Face.
+#[test]
+fn from_gguf_with_llama_cpp_s_keys() {
+    use gguf::{Array, GgufWriter, Value};
+    let (tokens, types) = gguf_vocab();
+    let mut w = GgufWriter::new();
+    let kvs = [
+        ("general.architecture", Value::String("bert".into())),
+        ("tokenizer.ggml.token_type_count", Value::U32(2)),
+        ("tokenizer.ggml.model", Value::String("bert".into())),
+        ("tokenizer.ggml.pre", Value::String("jina-v2-en".into())),
+        (
+            "tokenizer.ggml.tokens",
+            Value::Array(Array::String(tokens.clone())),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(Array::I32(types.clone())),
+        ),
+        ("tokenizer.ggml.bos_token_id", Value::U32(101)),
+        ("tokenizer.ggml.eos_token_id", Value::U32(102)),
+        ("tokenizer.ggml.unknown_token_id", Value::U32(100)),
+        ("tokenizer.ggml.seperator_token_id", Value::U32(102)),
+        ("tokenizer.ggml.padding_token_id", Value::U32(0)),
+        ("tokenizer.ggml.mask_token_id", Value::U32(103)),
+        ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
+        ("tokenizer.ggml.add_eos_token", Value::Bool(true)),
+        ("tokenizer.ggml.add_sep_token", Value::Bool(false)),
+        ("tokenizer.ggml.normalizer.lowercase", Value::Bool(true)),
+    ];
+    for (k, v) in kvs {
+        w.add_kv(k, v).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("minilm-tokenizer.gguf");
+    std::fs::write(&path, w.header_bytes()).unwrap();
+    let file = gguf::GgufFile::open(&path).unwrap();
+    let t = Tokenizer::from_gguf(&file).unwrap();
+    assert_eq!(t.model(), TokenizerModel::WordPiece);
+    assert!(t.lowercase() && t.strip_accents());
+    assert_eq!((t.bos_id(), t.eos_id(), t.unk_id()), (101, 102, Some(100)));
+    assert_eq!((t.pad_id(), t.mask_id()), (Some(0), Some(103)));
+    check_parity(&t);
+
+    // Another tokenizer model is a clear error naming the supported ones.
+    let mut w = GgufWriter::new();
+    w.add_kv("tokenizer.ggml.model", Value::String("gpt2".into()))
+        .unwrap();
+    w.add_kv(
+        "tokenizer.ggml.tokens",
+        Value::Array(Array::String(tokens.clone())),
+    )
+    .unwrap();
+    std::fs::write(&path, w.header_bytes()).unwrap();
+    let file = gguf::GgufFile::open(&path).unwrap();
+    let msg = Tokenizer::from_gguf(&file).unwrap_err().to_string();
+    assert!(
+        msg.contains("\"gpt2\"") && msg.contains("\"llama\"") && msg.contains("\"bert\""),
+        "{msg}"
+    );
+}
+
 #[test]
 fn api_for_the_model() {
     let t = tok();
