@@ -7,19 +7,19 @@
 //!
 //! 1. **Added tokens.** Control, user-defined and unknown pieces spelled in the raw text
 //!    (`<eos>`, `<start_of_turn>`, `\n\n`, `<table>`, a literal `▁▁` ...) are matched first,
-//!    leftmost-longest, and become those tokens ([`special`]).
+//!    leftmost-longest, and become those tokens (module `special`).
 //! 2. **Normalization.** In the text between them every space becomes `▁` (no dummy prefix unless
 //!    `add_space_prefix`).
 //! 3. **BPE.** Each stretch starts as one symbol per character (unknown characters fall back to
 //!    `<0xNN>` byte tokens) and adjacent symbols merge in Hugging Face's merge-rank order, which is
-//!    derived from the piece scores ([`bpe`]).
+//!    derived from the piece scores (module `bpe`).
 //! 4. `BOS` / `EOS` are added per `add_bos_token` / `add_eos_token`.
 //!
 //! **WordPiece** (BERT's `BertTokenizerFast`: all-MiniLM, bge, ...): control tokens spelled in
 //! the raw text (`[CLS]`, `[MASK]` ...) are matched first as above; the text between them gets
 //! BERT's clean-up, CJK splitting, lower-casing and accent stripping (for uncased
 //! vocabularies), whitespace and punctuation splitting, and greedy longest-match WordPiece
-//! ([`wordpiece`]); `[CLS]` comes first and `[SEP]` last. [`Tokenizer::bos_id`] is `[CLS]` and
+//! (module `wordpiece`); `[CLS]` comes first and `[SEP]` last. [`Tokenizer::bos_id`] is `[CLS]` and
 //! [`Tokenizer::eos_id`] is `[SEP]`, so BOS/EOS-based code (e.g. [`truncate`]) serves both.
 //!
 //! [`Tokenizer::decode`] inverts either, [`truncate`] applies the sentence-transformers
