@@ -261,6 +261,41 @@ fn from_gguf_with_llama_cpp_s_keys() {
     );
 }
 
+/// Single chars in four positions against Hugging Face (every punctuation, control, format and
+/// space char, chars made punctuation after Unicode 8, a sample of marks and of everything
+/// else); produced by `tests/data/gen_minilm_chars.py`. Guards the Unicode 8.0 categories that
+/// Hugging Face's tables have.
+#[test]
+fn char_reference_lines_match_hugging_face() {
+    let t = tok();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_chars.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for line in text.lines() {
+        let l: testkit::ParityLine = serde_json::from_str(line).unwrap();
+        let got = t.encode(&l.text);
+        if got != l.token_ids {
+            let c = l.text.chars().nth(1).unwrap();
+            bad.push(format!(
+                "U+{:04X} {:?}\n  want {}\n  got  {}",
+                c as u32,
+                l.text,
+                show(t, &l.token_ids),
+                show(t, &got)
+            ));
+        }
+        n += 1;
+    }
+    assert!(n > 2000);
+    assert!(
+        bad.is_empty(),
+        "{} of {n} differ:\n{}",
+        bad.len(),
+        bad.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
 #[test]
 fn api_for_the_model() {
     let t = tok();
