@@ -59,7 +59,7 @@ pub enum ModelError {
     )]
     MissingHead,
 
-    #[error("unknown prompt name '{name}'; known prompts: {}", known.join(", "))]
+    #[error("unknown prompt name {name:?}; known prompt names: {}", known.join(", "))]
     UnknownPrompt { name: String, known: Vec<String> },
 
     #[error(
