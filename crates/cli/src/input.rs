@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 pub struct TextArgs {
     /// Texts. Without any, texts come from --input, else stdin (one per line).
     pub texts: Vec<String>,
-    /// GGUF model file (default: the pulled default model).
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled default model].
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Read texts from FILE (`-` = stdin). `.jsonl`: one object per line with "text" and

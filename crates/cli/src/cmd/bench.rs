@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled EmbeddingGemma-300M Q8_0).
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled EmbeddingGemma-300M Q8_0].
     #[arg(long)]
     model: Option<PathBuf>,
     /// Worker threads (0 = one per available core).

@@ -16,7 +16,8 @@ fn defaults() -> ServerConfig {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled default model).
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled default model].
     #[arg(long)]
     model: Option<PathBuf>,
     /// Address to bind. Anything but loopback exposes the server to the network: set --api-key.
