@@ -97,7 +97,7 @@ impl SourceDir {
             .filter(|s| !s.is_empty() && s.matches('/').count() <= 1);
         if let Some(id) = hub_id {
             if id.contains(' ') {
-                return (id.to_string(), None);
+                return (id_to_title(id), None);
             }
             let (org, name) = match id.split_once('/') {
                 Some((o, n)) => (Some(o).filter(|o| !o.is_empty() && !o.starts_with('.')), n),
