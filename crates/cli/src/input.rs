@@ -38,7 +38,8 @@ Input records (embed and tokenize read them the same way):
 pub struct TextArgs {
     /// Texts. Without any, texts come from --input, else stdin (one per line).
     pub texts: Vec<String>,
-    /// GGUF model file (default: the pulled default model).
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled default model].
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Read records from FILE (`-` = stdin); see "Input records" below.

@@ -32,10 +32,12 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Show a GGUF file's metadata and tensors (default: the pulled default model).
     Inspect(cmd::inspect::Args),
-    /// Convert a Hugging Face EmbeddingGemma directory to GGUF.
+    /// Convert a Hugging Face sentence-transformers directory (EmbeddingGemma, BERT) to GGUF.
     Convert(cmd::convert::Args),
-    /// Make sure the default model is in the cache and print its path.
+    /// Make sure a known model (default: EmbeddingGemma-300M) is in the cache and print its path.
     Pull(cmd::pull::Args),
+    /// List the models `pull NAME` and `--model NAME` know, and which are cached.
+    Models(cmd::models::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Pull(a) => cmd::pull::run(a),
+        Command::Models(a) => cmd::models::run(a),
     };
     match result {
         Ok(code) => code,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled default model).
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled EmbeddingGemma-300M Q8_0].
     #[arg(long, short)]
     model: Option<PathBuf>,
     /// Compute threads (0 = all cores; more than the cores is capped, with a warning).

@@ -4,6 +4,7 @@ pub mod bench_server;
 pub mod convert;
 pub mod embed;
 pub mod inspect;
+pub mod models;
 pub mod prompts;
 pub mod pull;
 pub mod serve;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled default model).
+    /// GGUF model file, or a model name from `ggufembed models` (default: the pulled default model).
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Print one JSON object {name: text} (in list order) instead of a table.

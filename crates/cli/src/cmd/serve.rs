@@ -16,8 +16,8 @@ fn defaults() -> ServerConfig {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled default model). Checked (open + GGUF header) before
-    /// the port is bound.
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled default model]. Checked (open + GGUF header) before the port is bound.
     #[arg(long, short)]
     model: Option<PathBuf>,
     /// Address to bind. Anything but loopback exposes the server to the network: set --api-key.
