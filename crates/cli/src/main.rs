@@ -30,6 +30,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Convert a Hugging Face EmbeddingGemma directory to GGUF.
     Convert(cmd::convert::Args),
+    /// Quantize an F32/F16/BF16 GGUF to a llama-quantize type (q4_k_m, q6_k, q4_0, ...).
+    Quantize(cmd::quantize::Args),
     /// Make sure the default model is in the cache and print its path.
     Pull(cmd::pull::Args),
 }
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Quantize(a) => cmd::quantize::run(a),
         Command::Pull(a) => cmd::pull::run(a),
     };
     match result {

@@ -5,5 +5,6 @@ pub mod convert;
 pub mod embed;
 pub mod inspect;
 pub mod pull;
+pub mod quantize;
 pub mod serve;
 pub mod tokenize;
