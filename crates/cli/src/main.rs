@@ -34,6 +34,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Convert a Hugging Face sentence-transformers directory (EmbeddingGemma, BERT) to GGUF.
     Convert(cmd::convert::Args),
+    /// Quantize an F32/F16/BF16 GGUF to a llama-quantize type (q4_k_m, q6_k, q4_0, ...).
+    Quantize(cmd::quantize::Args),
     /// Make sure a known model (default: EmbeddingGemma-300M) is in the cache and print its path.
     Pull(cmd::pull::Args),
     /// List the models `pull NAME` and `--model NAME` know, and which are cached.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Quantize(a) => cmd::quantize::run(a),
         Command::Pull(a) => cmd::pull::run(a),
         Command::Models(a) => cmd::models::run(a),
     };

@@ -77,6 +77,18 @@ pub enum ConvertError {
 
     #[error("unknown output type `{0}`: use f32, f16, bf16 or q8_0")]
     BadOutType(String),
+
+    #[error("unknown quantization type `{name}`; known types: {known}")]
+    UnknownQuantType { name: String, known: String },
+
+    #[error("{}: tensor `{tensor}` is already {ggml_type}; {target} needs F32, F16 or BF16 input \
+             (re-quantizing quantized weights loses accuracy; quantize from the F32 conversion)", path.display())]
+    AlreadyQuantized {
+        path: PathBuf,
+        tensor: String,
+        ggml_type: &'static str,
+        target: &'static str,
+    },
 }
 
 impl From<gguf::GgufError> for ConvertError {

@@ -17,12 +17,14 @@
 
 mod error;
 pub mod family;
+pub mod ggml_quants;
 pub mod hfdir;
 mod json;
 pub mod metadata;
 pub mod model_card;
 pub mod progress;
 pub mod quant;
+pub mod quantize;
 pub mod spm_proto;
 pub mod st;
 pub mod tensors;

@@ -66,6 +66,9 @@ pub struct ModelInfo {
     pub dims: Vec<usize>,
     /// Type of the linear weights, e.g. "Q8_0".
     pub weight_type: String,
+    /// The file's type mix, e.g. "Q4_K_M: Q4_K×134, F32×123, Q6_K×13, …"
+    /// (`gguf::GgufFile::weight_mix`).
+    pub weight_mix: String,
     /// Type of the token embedding table.
     pub token_embd_type: String,
     /// Whether the sentence-transformers dense head is present.
@@ -106,6 +109,7 @@ impl Embedder {
         let weights = Weights::load(&file, &data, &cfg, opts.allow_missing_head)?;
         let token_embd = TokenEmbedding::new(&file, data, cfg.n_embd)?;
         let name = file.get_str("general.name").ok().map(str::to_string);
+        let weight_mix = file.weight_mix();
         // The metadata (vocabulary included) was copied where needed; drop the map and it.
         drop(file);
 
@@ -131,6 +135,7 @@ impl Embedder {
             n_vocab: token_embd.n_vocab(),
             dims,
             weight_type: weights.weight_type.to_string(),
+            weight_mix,
             token_embd_type: token_embd.type_name().to_string(),
             has_head: weights.head.is_some(),
             prompts: prompts.list().to_vec(),

@@ -76,6 +76,8 @@ struct Summary {
     n_vocab: Option<usize>,
     file_type: Option<u32>,
     n_tensors: usize,
+    /// `GgufFile::weight_mix`: file type and tensors per type.
+    weight_mix: String,
     tensor_bytes: u64,
     has_dense_2: bool,
     has_dense_3: bool,
@@ -103,6 +105,7 @@ impl Summary {
                 .map(Array::len),
             file_type: f.get_u32("general.file_type").ok(),
             n_tensors: f.tensors().len(),
+            weight_mix: f.weight_mix(),
             tensor_bytes: f.tensors().iter().map(|t| t.n_bytes).sum(),
             has_dense_2: f.tensor_info("dense_2.weight").is_some(),
             has_dense_3: f.tensor_info("dense_3.weight").is_some(),
@@ -193,6 +196,7 @@ fn write_text(
         s.tensor_bytes,
         mib(s.tensor_bytes)
     )?;
+    writeln!(out, "types:          {}", s.weight_mix)?;
     let yes = |b: bool| if b { "present" } else { "absent" };
     writeln!(
         out,
@@ -312,6 +316,10 @@ fn to_json(args: &Args, f: &GgufFile, s: &Summary, hashes: Option<&[String]>) ->
             "file_type": s.file_type,
             "file_type_name": s.file_type.and_then(gguf::file_type_name),
             "tensor_count": s.n_tensors,
+            "weight_mix": s.weight_mix,
+            "type_counts": f.type_counts().iter()
+                .map(|(t, n)| (t.name().to_string(), json!(n)))
+                .collect::<Map<String, Json>>(),
             "tensor_bytes": s.tensor_bytes,
             "has_dense_2": s.has_dense_2,
             "has_dense_3": s.has_dense_3,
@@ -429,6 +437,7 @@ mod tests {
             (None, Some(12), Some(7))
         );
         assert_eq!(s.n_tensors, 2);
+        assert_eq!(s.weight_mix, "Q8_0: F32×1, Q8_0×1");
         assert_eq!(s.tensor_bytes, 12 * 2 * 34 + 64 * 3 * 4);
         assert!(s.has_dense_2 && !s.has_dense_3);
 

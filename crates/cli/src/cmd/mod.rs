@@ -7,5 +7,6 @@ pub mod inspect;
 pub mod models;
 pub mod prompts;
 pub mod pull;
+pub mod quantize;
 pub mod serve;
 pub mod tokenize;
