@@ -440,13 +440,40 @@ fn http_level_errors() {
     assert_eq!(code, "invalid_json");
     assert!(msg.contains("EOF"), "{msg}");
 
-    let r = c
-        .request("POST", "/embed", &[], Some(b"{\"inputs\":\"a\"}"))
-        .unwrap();
-    assert_eq!(r.status, 415);
-    let (code, msg) = error_of(&r.json().unwrap());
-    assert_eq!(code, "missing_content_type");
-    assert!(msg.contains("Content-Type: application/json"));
+    // A JSON body with no Content-Type, or with the form type `curl -d` sends, is read as JSON;
+    // any other declared type is refused with 415 naming what to send.
+    let want = bits(&FakeBackend::vector(
+        &FakeBackend::encode("a"),
+        FAKE_DIMS,
+        true,
+    ));
+    for ct in [
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("application/json; charset=utf-8"),
+    ] {
+        let h: Vec<(&str, &str)> = ct.iter().map(|v| ("Content-Type", *v)).collect();
+        let r = c
+            .request("POST", "/embed", &h, Some(b"{\"inputs\":\"a\"}"))
+            .unwrap();
+        assert_eq!(r.status, 200, "{ct:?}: {}", r.text());
+        assert_eq!(bits(&floats(&r.json().unwrap()[0])), want, "{ct:?}");
+    }
+    for ct in ["text/plain", "multipart/form-data; boundary=x"] {
+        let r = c
+            .request(
+                "POST",
+                "/embed",
+                &[("Content-Type", ct)],
+                Some(b"{\"inputs\":\"a\"}"),
+            )
+            .unwrap();
+        assert_eq!(r.status, 415, "{ct}");
+        let (code, msg) = error_of(&r.json().unwrap());
+        assert_eq!(code, "unsupported_content_type");
+        assert!(msg.contains("Content-Type: application/json"), "{msg}");
+        assert!(msg.contains(ct.split(';').next().unwrap()), "{msg}");
+    }
 
     let big = json!({"input": "a ".repeat(600)}).to_string();
     let r = c.post_json("/v1/embeddings", big.as_bytes(), &[]).unwrap();
