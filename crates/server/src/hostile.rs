@@ -228,87 +228,136 @@ pub fn loopback_addr(url: &str) -> std::io::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// A running attack (the held connections and the one-shot loops); `stop` ends it.
+pub struct Attack {
+    ctx: Arc<Ctx>,
+    rt: tokio::runtime::Runtime,
+    held: Vec<tokio::task::JoinHandle<()>>,
+    shots: Vec<std::thread::JoinHandle<()>>,
+    pub limits: Limits,
+}
+
+impl Attack {
+    /// Starts every attacker against the server at `url` (loopback only).
+    pub fn start(url: &str, api_key: Option<&str>, cfg: &HostileConfig) -> std::io::Result<Attack> {
+        let addr = loopback_addr(url)?;
+        let limits = server_limits(url, api_key)?;
+        let body = serde_json::json!({"input": ["hello world", "a second input"], "model": "x"});
+        let ctx = Arc::new(Ctx {
+            addr,
+            stop: AtomicBool::new(false),
+            limits: limits.clone(),
+            slack: cfg.slack.as_secs_f64(),
+            kinds: Mutex::new(BTreeMap::new()),
+            slow_body_open: AtomicUsize::new(0),
+            body: body.to_string(),
+            auth: api_key
+                .map(|k| format!("Authorization: Bearer {k}\r\n"))
+                .unwrap_or_default(),
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let mut held = Vec::new();
+        for i in 0..cfg.slow_body {
+            held.push(rt.spawn(hold(ctx.clone(), Held::SlowBody, i % 2 == 1)));
+        }
+        for i in 0..cfg.slow_head {
+            held.push(rt.spawn(hold(ctx.clone(), Held::SlowHead, i % 2 == 1)));
+        }
+        for _ in 0..cfg.idle {
+            held.push(rt.spawn(hold(ctx.clone(), Held::Idle, false)));
+        }
+        let shots = ONE_SHOTS
+            .iter()
+            .map(|&(name, f)| {
+                let (ctx, every) = (ctx.clone(), cfg.one_shot_every);
+                std::thread::spawn(move || {
+                    while !ctx.stopped() {
+                        ctx.note(name, f(&ctx).map(|_| 0.0));
+                        std::thread::sleep(every);
+                    }
+                })
+            })
+            .collect();
+        Ok(Attack {
+            ctx,
+            rt,
+            held,
+            shots,
+            limits,
+        })
+    }
+
+    /// Slow-body connections open right now (head and first bytes sent).
+    pub fn slow_bodies_open(&self) -> usize {
+        self.ctx.slow_body_open.load(Ordering::SeqCst)
+    }
+
+    /// Stops every attacker (within about a second) and returns what each kind saw.
+    pub fn stop(self) -> BTreeMap<&'static str, KindStats> {
+        self.ctx.stop.store(true, Ordering::SeqCst);
+        for s in self.shots {
+            let _ = s.join();
+        }
+        let held = self.held;
+        self.rt.block_on(async {
+            for h in held {
+                let _ = h.await;
+            }
+        });
+        drop(self.rt);
+        let kinds = self.ctx.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.clone()
+    }
+}
+
 /// Runs the baseline load, then the attack with the same load, for `load.duration` each.
 pub fn run(load: &LoadConfig, cfg: &HostileConfig) -> std::io::Result<HostileReport> {
-    let addr = loopback_addr(&load.url)?;
-    let limits = server_limits(load)?;
+    loopback_addr(&load.url)?;
     let baseline = loadtest::run(load)?;
-
-    let body = serde_json::json!({"input": ["hello world", "a second input"], "model": "x"});
-    let ctx = Arc::new(Ctx {
-        addr,
-        stop: AtomicBool::new(false),
-        limits: limits.clone(),
-        slack: cfg.slack.as_secs_f64(),
-        kinds: Mutex::new(BTreeMap::new()),
-        slow_body_open: AtomicUsize::new(0),
-        body: body.to_string(),
-        auth: load
-            .api_key
-            .as_ref()
-            .map(|k| format!("Authorization: Bearer {k}\r\n"))
-            .unwrap_or_default(),
-    });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let mut held = Vec::new();
-    for i in 0..cfg.slow_body {
-        held.push(rt.spawn(hold(ctx.clone(), Held::SlowBody, i % 2 == 1)));
-    }
-    for i in 0..cfg.slow_head {
-        held.push(rt.spawn(hold(ctx.clone(), Held::SlowHead, i % 2 == 1)));
-    }
-    for _ in 0..cfg.idle {
-        held.push(rt.spawn(hold(ctx.clone(), Held::Idle, false)));
-    }
-    let shots: Vec<_> = ONE_SHOTS
-        .iter()
-        .map(|&(name, f)| {
-            let (ctx, every) = (ctx.clone(), cfg.one_shot_every);
-            std::thread::spawn(move || {
-                while !ctx.stopped() {
-                    ctx.note(name, f(&ctx).map(|_| 0.0));
-                    std::thread::sleep(every);
-                }
-            })
-        })
-        .collect();
+    let attack = Attack::start(&load.url, load.api_key.as_deref(), cfg)?;
+    let limits = attack.limits.clone();
 
     // The probe: one normal request once the stalled uploads are in place (at most 10 s).
     let t0 = Instant::now();
-    while ctx.slow_body_open.load(Ordering::SeqCst) < cfg.slow_body
-        && t0.elapsed() < Duration::from_secs(10)
-    {
+    while attack.slow_bodies_open() < cfg.slow_body && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let open = ctx.slow_body_open.load(Ordering::SeqCst);
+    let open = attack.slow_bodies_open();
     let mut c = HttpClient::new(&load.url)?.with_timeout(Duration::from_secs(60));
     if let Some(k) = &load.api_key {
         c = c.with_header("Authorization", &format!("Bearer {k}"));
     }
     let t = Instant::now();
     let probe = c
-        .post_json("/v1/embeddings", ctx.body.as_bytes(), &[])
+        .post_json("/v1/embeddings", attack.ctx.body.as_bytes(), &[])
         .map(|r| r.status)
         .unwrap_or(0);
     let probe = Some((open, probe, t.elapsed().as_secs_f64()));
 
-    let attack = loadtest::run(load)?;
-    ctx.stop.store(true, Ordering::SeqCst);
-    for s in shots {
-        let _ = s.join();
-    }
-    rt.block_on(async {
-        for h in held {
-            let _ = h.await;
-        }
-    });
-    drop(rt);
+    let under_attack = loadtest::run(load)?;
+    let kinds = attack.stop();
+    let after = settle(&mut c, &limits, cfg.slack)?;
+    Ok(HostileReport {
+        baseline,
+        attack: under_attack,
+        kinds,
+        probe,
+        limits,
+        after,
+    })
+}
 
-    // Give the server its timeouts to let go of what the attackers left behind.
-    let settle = limits.head_timeout.max(limits.body_timeout) + cfg.slack.as_secs_f64();
+/// Waits (at most the server's longest head/body timeout plus `slack`) until the server holds no
+/// upload and only the caller's connection, and returns its /metrics then.
+pub fn settle(
+    c: &mut HttpClient,
+    limits: &Limits,
+    slack: Duration,
+) -> std::io::Result<BTreeMap<String, f64>> {
+    let settle = limits.head_timeout.max(limits.body_timeout) + slack.as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs_f64(settle);
     let mut after = BTreeMap::new();
     loop {
@@ -321,6 +370,7 @@ pub fn run(load: &LoadConfig, cfg: &HostileConfig) -> std::io::Result<HostileRep
             "ggufembed_connections_refused_total",
             "process_open_fds",
             "process_threads",
+            "process_resident_memory_bytes",
         ] {
             if let Some(v) = sample(&m, k) {
                 after.insert(k.to_owned(), v);
@@ -329,32 +379,22 @@ pub fn run(load: &LoadConfig, cfg: &HostileConfig) -> std::io::Result<HostileRep
         let idle = after.get("ggufembed_uploads_in_flight") == Some(&0.0)
             && after.get("ggufembed_connections_open") == Some(&1.0);
         if idle || Instant::now() > deadline {
-            break;
+            return Ok(after);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let kinds = ctx.kinds.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    Ok(HostileReport {
-        baseline,
-        attack,
-        kinds,
-        probe,
-        limits,
-        after,
-    })
 }
 
-fn server_limits(load: &LoadConfig) -> std::io::Result<Limits> {
-    let mut c = HttpClient::new(&load.url)?;
-    if let Some(k) = &load.api_key {
+fn server_limits(url: &str, api_key: Option<&str>) -> std::io::Result<Limits> {
+    let mut c = HttpClient::new(url)?;
+    if let Some(k) = api_key {
         c = c.with_header("Authorization", &format!("Bearer {k}"));
     }
     let v = c.get("/info")?.json()?;
     let f = |k: &str| {
         v[k].as_f64().ok_or_else(|| {
             std::io::Error::other(format!(
-                "{}/info has no {k}: not a ggufembed server with connection limits",
-                load.url
+                "{url}/info has no {k}: not a ggufembed server with connection limits"
             ))
         })
     };

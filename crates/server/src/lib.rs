@@ -23,6 +23,7 @@ pub mod model_backend;
 pub mod routes;
 pub mod serve;
 pub mod service;
+pub mod soak;
 pub mod state;
 pub mod upload;
 
