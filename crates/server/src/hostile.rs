@@ -79,7 +79,10 @@ pub struct HostileReport {
     /// Slow-body connections open when the probe ran, its status and latency (s).
     pub probe: Option<(usize, u16, f64)>,
     pub limits: Limits,
-    /// /metrics after the attack stopped and the server had time to clean up.
+    /// /metrics before the load, with the attack's held connections in place (at the probe), and
+    /// after the attack stopped and the server had time to clean up.
+    pub before: BTreeMap<String, f64>,
+    pub during: BTreeMap<String, f64>,
     pub after: BTreeMap<String, f64>,
 }
 
@@ -171,8 +174,19 @@ impl HostileReport {
                 let _ = writeln!(s, "          first error: {e}");
             }
         }
+        let _ = writeln!(
+            s,
+            "{:<40} {:>12} {:>12} {:>12}",
+            "server", "before", "attack", "after"
+        );
         for (k, v) in &self.after {
-            let _ = writeln!(s, "after     {k} {v}");
+            let g = |m: &BTreeMap<String, f64>| m.get(k).copied().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                s,
+                "{k:<40} {:>12} {:>12} {v:>12}",
+                g(&self.before),
+                g(&self.during)
+            );
         }
         s
     }
@@ -316,6 +330,11 @@ impl Attack {
 /// Runs the baseline load, then the attack with the same load, for `load.duration` each.
 pub fn run(load: &LoadConfig, cfg: &HostileConfig) -> std::io::Result<HostileReport> {
     loopback_addr(&load.url)?;
+    let mut c = HttpClient::new(&load.url)?.with_timeout(Duration::from_secs(60));
+    if let Some(k) = &load.api_key {
+        c = c.with_header("Authorization", &format!("Bearer {k}"));
+    }
+    let before = snapshot(&mut c)?;
     let baseline = loadtest::run(load)?;
     let attack = Attack::start(&load.url, load.api_key.as_deref(), cfg)?;
     let limits = attack.limits.clone();
@@ -326,16 +345,13 @@ pub fn run(load: &LoadConfig, cfg: &HostileConfig) -> std::io::Result<HostileRep
         std::thread::sleep(Duration::from_millis(10));
     }
     let open = attack.slow_bodies_open();
-    let mut c = HttpClient::new(&load.url)?.with_timeout(Duration::from_secs(60));
-    if let Some(k) = &load.api_key {
-        c = c.with_header("Authorization", &format!("Bearer {k}"));
-    }
     let t = Instant::now();
     let probe = c
         .post_json("/v1/embeddings", attack.ctx.body.as_bytes(), &[])
         .map(|r| r.status)
         .unwrap_or(0);
     let probe = Some((open, probe, t.elapsed().as_secs_f64()));
+    let during = snapshot(&mut c)?;
 
     let under_attack = loadtest::run(load)?;
     let kinds = attack.stop();
@@ -346,6 +362,8 @@ pub fn run(load: &LoadConfig, cfg: &HostileConfig) -> std::io::Result<HostileRep
         kinds,
         probe,
         limits,
+        before,
+        during,
         after,
     })
 }
@@ -359,23 +377,8 @@ pub fn settle(
 ) -> std::io::Result<BTreeMap<String, f64>> {
     let settle = limits.head_timeout.max(limits.body_timeout) + slack.as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs_f64(settle);
-    let mut after = BTreeMap::new();
     loop {
-        let m = c.get("/metrics")?.text();
-        for k in [
-            "ggufembed_uploads_in_flight",
-            "ggufembed_upload_bytes",
-            "ggufembed_requests_in_flight",
-            "ggufembed_connections_open",
-            "ggufembed_connections_refused_total",
-            "process_open_fds",
-            "process_threads",
-            "process_resident_memory_bytes",
-        ] {
-            if let Some(v) = sample(&m, k) {
-                after.insert(k.to_owned(), v);
-            }
-        }
+        let after = snapshot(c)?;
         let idle = after.get("ggufembed_uploads_in_flight") == Some(&0.0)
             && after.get("ggufembed_connections_open") == Some(&1.0);
         if idle || Instant::now() > deadline {
@@ -383,6 +386,31 @@ pub fn settle(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The server's connection, upload and process figures from /metrics.
+pub fn snapshot(c: &mut HttpClient) -> std::io::Result<BTreeMap<String, f64>> {
+    let m = c.get("/metrics")?.text();
+    let mut out = BTreeMap::new();
+    for k in [
+        "ggufembed_uploads_in_flight",
+        "ggufembed_upload_bytes",
+        "ggufembed_requests_in_flight",
+        "ggufembed_connections_open",
+        "ggufembed_connections_refused_total",
+        "process_open_fds",
+        "process_threads",
+        "process_resident_memory_bytes",
+        "ggufembed_timeouts_total{stage=\"head\"}",
+        "ggufembed_timeouts_total{stage=\"body\"}",
+        "ggufembed_timeouts_total{stage=\"idle\"}",
+        "ggufembed_timeouts_total{stage=\"write\"}",
+    ] {
+        if let Some(v) = sample(&m, k) {
+            out.insert(k.to_owned(), v);
+        }
+    }
+    Ok(out)
 }
 
 fn server_limits(url: &str, api_key: Option<&str>) -> std::io::Result<Limits> {

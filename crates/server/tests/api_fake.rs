@@ -499,3 +499,33 @@ fn http_level_errors() {
     let (st, _) = post(&mut c, "/embed", &json!({"inputs": "a"}));
     assert_eq!(st, 200);
 }
+
+/// `curl -d` sends `application/x-www-form-urlencoded`; the API reads it as JSON (as llama-server
+/// does). Runs the real curl when it is installed.
+#[test]
+fn curl_dash_d_gets_200() {
+    let s = server();
+    let out = match std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-d", r#"{"input":"hi"}"#])
+        .arg(format!("{}/v1/embeddings", s.url))
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("curl not found ({e}); the form type is covered by http_level_errors");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "{body}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        bits(&floats(&v["data"][0]["embedding"])),
+        bits(&FakeBackend::vector(
+            &FakeBackend::encode("hi"),
+            FAKE_DIMS,
+            true
+        ))
+    );
+}
