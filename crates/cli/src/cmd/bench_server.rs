@@ -579,6 +579,19 @@ mod tests {
         assert!(b.args.server.overload);
         assert_eq!(b.args.server.clients, Some(8));
         assert_eq!(b.args.server.duration, 60);
+        let b = Bench::try_parse_from([
+            "bench",
+            "--server",
+            "http://127.0.0.1:1",
+            "--hostile",
+            "--slow-body",
+            "130",
+        ])
+        .unwrap();
+        assert!(b.args.server.hostile);
+        assert_eq!(b.args.server.slow_body, 130);
+        assert!(Bench::try_parse_from(["bench", "--server", "u", "--hostile", "--soak"]).is_err());
+        assert!(Bench::try_parse_from(["bench", "--server", "u", "--overload", "--soak"]).is_err());
     }
 
     #[test]

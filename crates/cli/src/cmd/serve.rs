@@ -203,3 +203,60 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     eprintln!("ggufembed: stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod conn_limit_tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn connection_limit_flags_reach_the_config() {
+        Serve::command().debug_assert();
+        let s = Serve::try_parse_from([
+            "serve",
+            "--head-timeout",
+            "3",
+            "--body-timeout",
+            "7",
+            "--keep-alive-timeout",
+            "2",
+            "--write-timeout",
+            "9",
+            "--max-connections",
+            "10",
+            "--max-uploads",
+            "4",
+            "--upload-bytes",
+            "1000",
+            "--max-header-bytes",
+            "9000",
+        ])
+        .unwrap();
+        let mut c = defaults();
+        s.args.conn.apply(&mut c).unwrap();
+        assert_eq!(c.head_timeout, Duration::from_secs(3));
+        assert_eq!(c.body_timeout, Duration::from_secs(7));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(2));
+        assert_eq!(c.write_timeout, Duration::from_secs(9));
+        assert_eq!(
+            (
+                c.max_connections,
+                c.max_uploads,
+                c.upload_bytes,
+                c.max_header_bytes
+            ),
+            (10, 4, 1000, 9000)
+        );
+        let s = Serve::try_parse_from(["serve", "--max-uploads", "0"]).unwrap();
+        match s.args.conn.apply(&mut defaults()) {
+            Err(CliError::Usage(m)) => assert!(m.contains("--max-uploads"), "{m}"),
+            _ => panic!("--max-uploads 0 must be refused"),
+        }
+    }
+}
