@@ -187,7 +187,8 @@ fn read_line(r: &mut impl BufRead) -> io::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// Reads a status line, headers and a body framed by Content-Length or chunked encoding.
+/// Reads a status line, headers and a body framed by Content-Length or chunked encoding (an interim
+/// 1xx response, e.g. `100 Continue`, has no body).
 pub fn read_response(r: &mut impl BufRead) -> io::Result<HttpResponse> {
     let status_line = read_line(r)?;
     let status = status_line
@@ -233,7 +234,7 @@ pub fn read_response(r: &mut impl BufRead) -> io::Result<HttpResponse> {
             .map_err(|_| bad(format!("bad content-length {len:?}")))?;
         body.resize(len, 0);
         r.read_exact(&mut body)?;
-    } else if status != 204 && status != 304 {
+    } else if status != 204 && status != 304 && status >= 200 {
         r.read_to_end(&mut body)?;
     }
     Ok(HttpResponse {

@@ -30,6 +30,20 @@ pub enum ServerError {
     QueueFull { capacity: usize },
     #[error("too many requests in flight (limit {limit}); retry after a moment")]
     TooManyRequests { limit: usize },
+    #[error("{0} request bodies are being received (--max-uploads); retry after a moment")]
+    TooManyUploads(usize),
+    #[error(
+        "{0} bytes of request bodies are being received (--upload-bytes); retry after a moment"
+    )]
+    UploadBudget(usize),
+    #[error("the request body is larger than {limit} bytes (--body-limit); send fewer or shorter inputs per request")]
+    BodyTooLarge { limit: usize },
+    #[error("the request body did not arrive within {secs} s (--body-timeout); send the whole body at once")]
+    BodyTimeout { secs: u64 },
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("{0} connections are open (--max-connections); retry after a moment")]
+    TooManyConnections(usize),
     #[error("the model is still loading; retry after a moment")]
     Loading,
     #[error("the model failed to load: {0}")]
@@ -76,6 +90,14 @@ impl ServerError {
             ServerError::QueueFull { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_full"),
             ServerError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
+            ServerError::TooManyUploads(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_uploads"),
+            ServerError::UploadBudget(_) => (StatusCode::TOO_MANY_REQUESTS, "upload_budget_full"),
+            ServerError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ServerError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ServerError::BodyRead(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+            ServerError::TooManyConnections(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "too_many_connections")
             }
             ServerError::Loading => (StatusCode::SERVICE_UNAVAILABLE, "model_loading"),
             ServerError::LoadFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_load_failed"),
@@ -179,16 +201,23 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
+impl ApiError {
+    /// The body: `{"error":{"message","type","param","code"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
             "error": {
                 "message": self.message,
                 "type": self.kind(),
                 "param": null,
                 "code": self.code,
             }
-        });
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.to_json();
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
@@ -198,8 +227,26 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `axum::Json`, with its rejections rendered as `ApiError`.
+/// A JSON body, with its rejections rendered as `ApiError`. The body is parsed as JSON when it
+/// declares `application/json` (or `application/*+json`), no `Content-Type` at all, or the
+/// `application/x-www-form-urlencoded` that `curl -d` sends (as llama-server does); any other
+/// declared type gets 415 naming what to send.
 pub struct ApiJson<T>(pub T);
+
+/// Whether a `Content-Type` value is one the API routes read as JSON.
+pub fn json_content_type(value: Option<&str>) -> bool {
+    let Some(v) = value else { return true };
+    let mime = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.is_empty()
+        || mime == "application/json"
+        || mime == "application/x-www-form-urlencoded"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
 
 #[axum::async_trait]
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -210,7 +257,32 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let declared = req.headers().get(header::CONTENT_TYPE).map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| "(not ASCII)".into())
+        });
+        if !json_content_type(declared.as_deref()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_content_type",
+                format!(
+                    "Content-Type {:?} is not accepted: send the body as JSON with `Content-Type: application/json` (or no Content-Type)",
+                    declared.unwrap_or_default()
+                ),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "body_too_large"
+                } else {
+                    "invalid_body"
+                };
+                ApiError::new(r.status(), code, r.body_text())
+            })?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(r) => Err(ApiError::from(r)),
         }

@@ -68,8 +68,18 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub queue_depth: AtomicUsize,
     pub queue_capacity: usize,
-    /// API requests being handled (parsing, queued or computing).
+    /// API requests admitted (validated, queued or computing).
     pub in_flight: AtomicUsize,
+    /// Open client connections.
+    pub connections_open: AtomicUsize,
+    pub connections_total: AtomicU64,
+    /// Connections refused (503) because `max_connections` were open.
+    pub connections_refused: AtomicU64,
+    /// Request bodies being received, and their bytes received so far.
+    pub uploads_in_flight: AtomicUsize,
+    pub upload_bytes: AtomicUsize,
+    /// Connections closed or requests ended by a timeout, per stage.
+    pub timeouts: StageCounts,
     pub batch_inputs: Histogram,
     pub batch_tokens: Histogram,
     pub batch_seconds: Histogram,
@@ -88,6 +98,12 @@ impl Metrics {
             queue_depth: AtomicUsize::new(0),
             queue_capacity,
             in_flight: AtomicUsize::new(0),
+            connections_open: AtomicUsize::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            uploads_in_flight: AtomicUsize::new(0),
+            upload_bytes: AtomicUsize::new(0),
+            timeouts: StageCounts::default(),
             batch_inputs: Histogram::new(BATCH_INPUT_BOUNDS),
             batch_tokens: Histogram::new(BATCH_TOKEN_BOUNDS),
             batch_seconds: Histogram::new(LATENCY_BOUNDS),
@@ -137,10 +153,69 @@ impl Metrics {
         );
         counter(
             "ggufembed_requests_in_flight",
-            "API requests being handled (parsing, queued or computing).",
+            "API requests admitted (validated, queued or computing).",
             "gauge",
             self.in_flight.load(Ordering::Relaxed).to_string(),
         );
+        counter(
+            "ggufembed_connections_open",
+            "Open client connections.",
+            "gauge",
+            self.connections_open.load(Ordering::Relaxed).to_string(),
+        );
+        counter(
+            "ggufembed_connections_total",
+            "Client connections accepted.",
+            "counter",
+            self.connections_total.load(Ordering::Relaxed).to_string(),
+        );
+        counter(
+            "ggufembed_connections_refused_total",
+            "Connections answered 503 because --max-connections were open.",
+            "counter",
+            self.connections_refused.load(Ordering::Relaxed).to_string(),
+        );
+        counter(
+            "ggufembed_uploads_in_flight",
+            "Request bodies being received.",
+            "gauge",
+            self.uploads_in_flight.load(Ordering::Relaxed).to_string(),
+        );
+        counter(
+            "ggufembed_upload_bytes",
+            "Bytes of request bodies received and not yet handed to a handler.",
+            "gauge",
+            self.upload_bytes.load(Ordering::Relaxed).to_string(),
+        );
+        if let Some(p) = process_counts() {
+            counter(
+                "process_open_fds",
+                "Open file descriptors.",
+                "gauge",
+                p.fds.to_string(),
+            );
+            counter(
+                "process_threads",
+                "OS threads.",
+                "gauge",
+                p.threads.to_string(),
+            );
+        }
+        if let Some((rss, peak)) = process_rss_bytes() {
+            counter(
+                "process_resident_memory_bytes",
+                "Resident set size.",
+                "gauge",
+                rss.to_string(),
+            );
+            counter(
+                "ggufembed_peak_resident_memory_bytes",
+                "Peak resident set size (VmHWM).",
+                "gauge",
+                peak.to_string(),
+            );
+        }
+
         counter(
             "ggufembed_tokens_embedded_total",
             "Tokens run through the model.",
@@ -159,21 +234,13 @@ impl Metrics {
             "counter",
             self.cancelled.load(Ordering::Relaxed).to_string(),
         );
-        if let Some((rss, peak)) = process_rss_bytes() {
-            counter(
-                "process_resident_memory_bytes",
-                "Resident set size.",
-                "gauge",
-                rss.to_string(),
-            );
-            counter(
-                "ggufembed_peak_resident_memory_bytes",
-                "Peak resident set size (VmHWM).",
-                "gauge",
-                peak.to_string(),
-            );
+        let _ = writeln!(
+            out,
+            "# HELP ggufembed_timeouts_total Connections closed (head, idle, write) or requests answered 408 (body) by a timeout.\n# TYPE ggufembed_timeouts_total counter"
+        );
+        for (stage, n) in self.timeouts.all() {
+            let _ = writeln!(out, "ggufembed_timeouts_total{{stage=\"{stage}\"}} {n}");
         }
-
         out.push_str("# HELP ggufembed_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE ggufembed_requests_total counter\n");
         for ((route, status), n) in self
@@ -223,6 +290,50 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Timeouts per stage of a connection.
+#[derive(Default)]
+pub struct StageCounts {
+    pub head: AtomicU64,
+    pub body: AtomicU64,
+    pub idle: AtomicU64,
+    pub write: AtomicU64,
+}
+
+impl StageCounts {
+    pub fn all(&self) -> [(&'static str, u64); 4] {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            ("head", l(&self.head)),
+            ("body", l(&self.body)),
+            ("idle", l(&self.idle)),
+            ("write", l(&self.write)),
+        ]
+    }
+}
+
+/// Open file descriptors and threads of this process.
+pub struct ProcessCounts {
+    pub fds: u64,
+    pub threads: u64,
+}
+
+/// From /proc/self/fd and /proc/self/status (Linux); `None` elsewhere.
+pub fn process_counts() -> Option<ProcessCounts> {
+    let fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    // read_dir's own descriptor is counted while it is open.
+    Some(ProcessCounts {
+        fds: fds.saturating_sub(1),
+        threads,
+    })
 }
 
 /// (current, peak) resident set size from /proc/self/status (Linux); `None` elsewhere.

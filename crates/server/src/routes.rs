@@ -1,5 +1,6 @@
 //! `app(state) -> Router`: the routes, thin handlers, and the middleware (CORS, metrics, auth,
-//! concurrency limit, body limit). Every failure is an `ApiError`.
+//! receiving bodies). Every failure is an `ApiError`. Admission (the concurrency limit) happens in
+//! `service`, once the body has been read and parsed.
 
 use crate::api::{
     self, DetokenizeRequest, OpenAiRequest, OpenAiResponse, SimpleToken, TeiEmbedRequest,
@@ -9,6 +10,7 @@ use crate::backend::{Backend, Input, Truncate};
 use crate::error::{ApiError, ApiJson, ServerError};
 use crate::service;
 use crate::state::AppState;
+use crate::upload;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::{self, Next};
@@ -16,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -29,7 +30,7 @@ pub fn app(state: AppState) -> Router {
         .route("/detokenize", post(detokenize))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            concurrency_limit,
+            upload::read_body,
         ));
     let mut router = Router::new()
         .merge(api)
@@ -211,6 +212,15 @@ async fn info(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "max_concurrent_requests": c.max_concurrent,
         "queue_size": c.queue_size,
         "truncate_default": c.truncate_default,
+        "max_body_bytes": c.body_limit,
+        "max_header_bytes": c.max_header_bytes,
+        "max_connections": c.max_connections,
+        "max_uploads": c.max_uploads,
+        "head_timeout_s": c.head_timeout.as_secs_f64(),
+        "body_timeout_s": c.body_timeout.as_secs_f64(),
+        "keep_alive_timeout_s": c.keep_alive_timeout.as_secs_f64(),
+        "write_timeout_s": c.write_timeout.as_secs_f64(),
+        "request_timeout_s": c.request_timeout.as_secs_f64(),
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }
@@ -300,36 +310,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= (x ^ y) as u64;
     }
     std::hint::black_box(diff) == 0
-}
-
-/// At most `max_concurrent` API requests in flight; beyond it 429 at once (no hidden queue).
-async fn concurrency_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    match st.limiter.clone().try_acquire_owned() {
-        Ok(_permit) => {
-            let _counted = InFlight::enter(&st);
-            next.run(req).await
-        }
-        Err(_) => ApiError::from(ServerError::TooManyRequests {
-            limit: st.config.max_concurrent,
-        })
-        .into_response(),
-    }
-}
-
-/// Counts a request in `ggufembed_requests_in_flight` until dropped (also when the client leaves).
-struct InFlight(AppState);
-
-impl InFlight {
-    fn enter(st: &AppState) -> InFlight {
-        st.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(st.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {

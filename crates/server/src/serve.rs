@@ -4,6 +4,7 @@
 use crate::backend::Backend;
 use crate::batch::spawn_worker;
 use crate::config::ServerConfig;
+use crate::conn;
 use crate::error::ServerError;
 use crate::routes::app;
 use crate::state::AppState;
@@ -35,18 +36,11 @@ where
             _ = watcher.load_failure() => {}
         }
     };
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|source| ServerError::Io {
-            what: "serving HTTP".into(),
-            source,
-        });
+    conn::run(listener, app(state.clone()), state.clone(), stop).await;
     state.stop();
     let load_error = state.load_failure_now();
     drop(state);
     let _ = tokio::task::spawn_blocking(move || worker.join()).await;
-    served?;
     match load_error {
         Some(msg) => Err(ServerError::LoadFailed(msg)),
         None => Ok(()),

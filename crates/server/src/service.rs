@@ -1,5 +1,6 @@
 //! The one path from a parsed request to results, shared by every API: validate against the model,
-//! convert to model inputs, queue, and wait (bounded by the request timeout).
+//! convert to model inputs, take a concurrency slot (admission), queue, and wait (bounded by the
+//! request timeout). Bodies are read before this (`upload`), so only validated requests hold slots.
 
 use crate::api::{EmbedCall, RawInput};
 use crate::backend::{Backend, BackendInfo, Embedding, Input, TokenInput, Truncate};
@@ -7,12 +8,14 @@ use crate::batch::{Item, Work};
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::state::AppState;
-use tokio::sync::oneshot;
+use std::sync::atomic::Ordering;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// Embeds every input of `call`, in order.
 pub async fn embed(state: &AppState, call: EmbedCall) -> Result<Vec<Embedding>, ServerError> {
     let info = state.info()?;
     let items = build_items(call, &info, &state.config)?;
+    let _slot = admit(state)?;
     let (reply, rx) = oneshot::channel();
     state.submit(Work::Embed { items, reply })?;
     wait(state, rx).await
@@ -25,6 +28,7 @@ where
     F: FnOnce(&dyn Backend) -> Result<T, ServerError> + Send + 'static,
 {
     state.info()?;
+    let _slot = admit(state)?;
     let (reply, rx) = oneshot::channel();
     state.submit(Work::Call(Box::new(move |b: &dyn Backend| {
         if !reply.is_closed() {
@@ -32,6 +36,36 @@ where
         }
     })))?;
     wait(state, rx).await
+}
+
+/// One of `max_concurrent` slots, counted in `ggufembed_requests_in_flight` until dropped (also
+/// when the client leaves).
+pub struct Admitted {
+    _permit: OwnedSemaphorePermit,
+    state: AppState,
+}
+
+/// Takes a slot without waiting: 429 when all are taken (no hidden queue).
+pub fn admit(state: &AppState) -> Result<Admitted, ServerError> {
+    let permit =
+        state
+            .limiter
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ServerError::TooManyRequests {
+                limit: state.config.max_concurrent,
+            })?;
+    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    Ok(Admitted {
+        _permit: permit,
+        state: state.clone(),
+    })
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Waits for the worker's answer. On timeout the receiver is dropped, so queued work is skipped.

@@ -17,8 +17,12 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub config: ServerConfig,
     pub metrics: Metrics,
-    /// In-flight HTTP requests on the API routes (`max_concurrent`).
+    /// Admitted API requests (`max_concurrent`): taken after the body is read and validated.
     pub limiter: Arc<Semaphore>,
+    /// Request bodies being received (`max_uploads`).
+    pub uploads: Arc<Semaphore>,
+    /// Bytes of request bodies being received (`upload_bytes`), one permit per byte.
+    pub upload_budget: Semaphore,
     queue: SyncSender<Work>,
     /// Set once by the worker: the model's facts, or why it failed to load.
     model: OnceLock<Result<Arc<BackendInfo>, String>>,
@@ -42,6 +46,8 @@ impl AppState {
         let shared = Shared {
             metrics: Metrics::new(config.queue_size.max(1)),
             limiter: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            uploads: Arc::new(Semaphore::new(config.max_uploads.max(1))),
+            upload_budget: Semaphore::new(config.upload_bytes.clamp(1, Semaphore::MAX_PERMITS)),
             queue: tx,
             model: OnceLock::new(),
             loaded: Notify::new(),

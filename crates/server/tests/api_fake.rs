@@ -433,13 +433,40 @@ fn http_level_errors() {
     assert_eq!(code, "invalid_json");
     assert!(msg.contains("EOF"), "{msg}");
 
-    let r = c
-        .request("POST", "/embed", &[], Some(b"{\"inputs\":\"a\"}"))
-        .unwrap();
-    assert_eq!(r.status, 415);
-    let (code, msg) = error_of(&r.json().unwrap());
-    assert_eq!(code, "missing_content_type");
-    assert!(msg.contains("Content-Type: application/json"));
+    // A JSON body with no Content-Type, or with the form type `curl -d` sends, is read as JSON;
+    // any other declared type is refused with 415 naming what to send.
+    let want = bits(&FakeBackend::vector(
+        &FakeBackend::encode("a"),
+        FAKE_DIMS,
+        true,
+    ));
+    for ct in [
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("application/json; charset=utf-8"),
+    ] {
+        let h: Vec<(&str, &str)> = ct.iter().map(|v| ("Content-Type", *v)).collect();
+        let r = c
+            .request("POST", "/embed", &h, Some(b"{\"inputs\":\"a\"}"))
+            .unwrap();
+        assert_eq!(r.status, 200, "{ct:?}: {}", r.text());
+        assert_eq!(bits(&floats(&r.json().unwrap()[0])), want, "{ct:?}");
+    }
+    for ct in ["text/plain", "multipart/form-data; boundary=x"] {
+        let r = c
+            .request(
+                "POST",
+                "/embed",
+                &[("Content-Type", ct)],
+                Some(b"{\"inputs\":\"a\"}"),
+            )
+            .unwrap();
+        assert_eq!(r.status, 415, "{ct}");
+        let (code, msg) = error_of(&r.json().unwrap());
+        assert_eq!(code, "unsupported_content_type");
+        assert!(msg.contains("Content-Type: application/json"), "{msg}");
+        assert!(msg.contains(ct.split(';').next().unwrap()), "{msg}");
+    }
 
     let big = json!({"input": "a ".repeat(600)}).to_string();
     let r = c.post_json("/v1/embeddings", big.as_bytes(), &[]).unwrap();
@@ -464,4 +491,34 @@ fn http_level_errors() {
     // The connection is still usable after all that.
     let (st, _) = post(&mut c, "/embed", &json!({"inputs": "a"}));
     assert_eq!(st, 200);
+}
+
+/// `curl -d` sends `application/x-www-form-urlencoded`; the API reads it as JSON (as llama-server
+/// does). Runs the real curl when it is installed.
+#[test]
+fn curl_dash_d_gets_200() {
+    let s = server();
+    let out = match std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-d", r#"{"input":"hi"}"#])
+        .arg(format!("{}/v1/embeddings", s.url))
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("curl not found ({e}); the form type is covered by http_level_errors");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "{body}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        bits(&floats(&v["data"][0]["embedding"])),
+        bits(&FakeBackend::vector(
+            &FakeBackend::encode("hi"),
+            FAKE_DIMS,
+            true
+        ))
+    );
 }

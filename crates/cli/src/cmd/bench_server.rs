@@ -7,11 +7,18 @@
 //! throughput within 15% of offline, server peak RSS <= 700 MB.
 //! `--overload`: clients hammer without backing off; the server must answer 429 instead of letting
 //! its queue grow (queue depth never above capacity) and still return correct vectors.
+//! `--hostile`: the same check of the well-behaved clients (16 by default), alone and then while
+//! `server::hostile` attacks (slow bodies and heads, idle connections, disconnects, pipelining,
+//! oversized and malformed requests, `Expect: 100-continue`); loopback only.
+//! `--soak`: `server::soak`'s mixed traffic (OpenAI float/base64/dims/token ids, TEI, tokenize,
+//! bad requests, cancellations, the hostile mix at a low rate) with RSS/fd/thread samples.
 use super::bench::BENCH_CORPUS;
 use crate::error::CliError;
 use crate::model_path::resolve_model;
-use model::{EmbedderOptions, Input};
+use model::{Embedder, EmbedderOptions, Input};
+use server::hostile::{self, HostileConfig};
 use server::loadtest::{self, LoadConfig, LoadText};
+use server::soak::{self, Expect, SoakCase, SoakConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +55,23 @@ pub struct LoadArgs {
     /// API key of the server.
     #[arg(long, env = "GGUFEMBED_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Attack the server (loopback only) with slow, stalled and malformed clients while checking
+    /// the well-behaved ones: --duration seconds without the attack, then as long with it.
+    #[arg(long, conflicts_with_all = ["overload", "soak"])]
+    pub hostile: bool,
+    /// Mixed traffic for --duration seconds (e.g. 600) with the hostile mix at a low rate,
+    /// sampling the server's RSS, descriptors and threads every 10 s (loopback only).
+    #[arg(long, conflicts_with = "overload")]
+    pub soak: bool,
+    /// With --hostile: stalled slow-body connections held open.
+    #[arg(long, default_value_t = 1000)]
+    pub slow_body: usize,
+    /// With --hostile: slow-head connections held open.
+    #[arg(long, default_value_t = 200)]
+    pub slow_head: usize,
+    /// With --hostile: connections held open that send nothing.
+    #[arg(long, default_value_t = 100)]
+    pub idle: usize,
 }
 
 /// `model`: the GGUF the server runs (for the offline reference); default: the pulled model.
@@ -76,6 +100,15 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>, json: bool) -> Result<ExitCod
     }
     let check = !args.no_check && !foreign;
 
+    if (args.hostile || args.soak) && !check {
+        return Err(CliError::Usage(
+            "--hostile and --soak check vectors against the offline engine: they need a ggufembed server and no --no-check".into(),
+        ));
+    }
+    if args.soak {
+        let path = resolve_model(model)?;
+        return run_soak(&args, &url, &path, &texts);
+    }
     let mut offline_tps = None;
     let mut expected = None;
     if check {
@@ -93,6 +126,8 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>, json: bool) -> Result<ExitCod
 
     let clients = args.clients.unwrap_or(if args.overload {
         (field("max_concurrent_requests") + 64).min(512)
+    } else if args.hostile {
+        16
     } else {
         64
     });
@@ -100,7 +135,7 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>, json: bool) -> Result<ExitCod
         url,
         clients,
         duration: Duration::from_secs(args.duration),
-        api_key: args.api_key,
+        api_key: args.api_key.clone(),
         texts,
         max_inputs: args.request_inputs.max(1),
         expected,
@@ -111,6 +146,9 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>, json: bool) -> Result<ExitCod
         },
         seed: 0x5eed,
     };
+    if args.hostile {
+        return run_hostile(&args, &cfg);
+    }
     println!(
         "load: {} clients for {} s{} ...",
         cfg.clients,
@@ -207,6 +245,221 @@ pub fn run(args: LoadArgs, model: Option<PathBuf>, json: bool) -> Result<ExitCod
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn print_checks(checks: &[(String, bool)]) -> ExitCode {
+    let mut ok = true;
+    for (what, pass) in checks {
+        println!("{} {what}", if *pass { "PASS" } else { "FAIL" });
+        ok &= pass;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_hostile(args: &LoadArgs, load: &LoadConfig) -> Result<ExitCode, CliError> {
+    let attack = HostileConfig {
+        slow_body: args.slow_body,
+        slow_head: args.slow_head,
+        idle: args.idle,
+        ..HostileConfig::default()
+    };
+    println!(
+        "hostile: {} well-behaved clients, {} s alone, then {} s with {} slow-body, {} slow-head and {} idle connections and the one-shot attacks ...",
+        load.clients, args.duration, args.duration, attack.slow_body, attack.slow_head, attack.idle
+    );
+    let rep = hostile::run(load, &attack).map_err(|source| CliError::Io {
+        path: load.url.clone(),
+        source,
+    })?;
+    print!("{}", rep.render());
+    Ok(print_checks(&rep.checks()))
+}
+
+/// The soak's cases, with the vectors the offline engine gives for them.
+fn soak_cases(path: &Path, texts: &[LoadText]) -> Result<Vec<SoakCase>, CliError> {
+    let mut e = Embedder::open(path, &EmbedderOptions::default()).map_err(|source| {
+        CliError::ModelOpen {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    let json = Some("application/json");
+    // Groups of 1-3 texts with one prompt each, from the first texts of the corpus.
+    let mut groups: Vec<Vec<&LoadText>> = Vec::new();
+    for t in texts.iter().take(48) {
+        let n_groups = groups.len();
+        match groups.last_mut() {
+            Some(g) if g.len() < 1 + n_groups % 3 && g[0].prompt_name == t.prompt_name => g.push(t),
+            _ => groups.push(vec![t]),
+        }
+    }
+    let mut cases = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        let input = |t: &LoadText, dims: Option<usize>| Input {
+            prompt_name: t.prompt_name.clone(),
+            dims,
+            ..Input::new(t.text.clone())
+        };
+        let full: Vec<Input> = g.iter().map(|t| input(t, None)).collect();
+        let want: Vec<Vec<f32>> = e.embed(&full)?.into_iter().map(|x| x.vector).collect();
+        let strings: Vec<&str> = g.iter().map(|t| t.text.as_str()).collect();
+        let prompt = &g[0].prompt_name;
+        let dims = [512, 256, 128][i % 3];
+        let small: Vec<Input> = g.iter().map(|t| input(t, Some(dims))).collect();
+        let want_small: Vec<Vec<f32>> = e.embed(&small)?.into_iter().map(|x| x.vector).collect();
+        let ids: Vec<Vec<u32>> = full
+            .iter()
+            .map(|x| e.prepare(x).map(|t| t.ids))
+            .collect::<Result<_, _>>()?;
+        let body = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"input": strings, "model": "x", "prompt_name": prompt});
+            if let (Some(o), Some(x)) = (v.as_object_mut(), extra.as_object()) {
+                o.extend(x.clone());
+            }
+            v.to_string()
+        };
+        cases.push(SoakCase {
+            kind: "openai float",
+            path: "/v1/embeddings",
+            body: body(serde_json::json!({})),
+            content_type: json,
+            expect: Expect::Vectors(want.clone()),
+        });
+        cases.push(SoakCase {
+            kind: "openai base64 (curl -d)",
+            path: "/v1/embeddings",
+            body: body(serde_json::json!({"encoding_format": "base64"})),
+            content_type: Some("application/x-www-form-urlencoded"),
+            expect: Expect::Vectors(want.clone()),
+        });
+        cases.push(SoakCase {
+            kind: "openai dims",
+            path: "/v1/embeddings",
+            body: body(serde_json::json!({"dimensions": dims, "encoding_format": "base64"})),
+            content_type: None,
+            expect: Expect::Vectors(want_small),
+        });
+        cases.push(SoakCase {
+            kind: "openai token ids",
+            path: "/v1/embeddings",
+            body: serde_json::json!({"input": ids, "encoding_format": "base64"}).to_string(),
+            content_type: json,
+            expect: Expect::Vectors(want.clone()),
+        });
+        cases.push(SoakCase {
+            kind: "tei embed",
+            path: "/embed",
+            body: serde_json::json!({"inputs": strings, "prompt_name": prompt}).to_string(),
+            content_type: json,
+            expect: Expect::Vectors(want),
+        });
+    }
+    for (kind, path, body, ct, status) in [
+        (
+            "tokenize",
+            "/tokenize",
+            r#"{"inputs":"Which planet is red?"}"#,
+            json,
+            200,
+        ),
+        (
+            "detokenize",
+            "/detokenize",
+            r#"{"ids":[2,9259,1]}"#,
+            json,
+            200,
+        ),
+        (
+            "bad: invalid JSON",
+            "/v1/embeddings",
+            r#"{"input": "#,
+            json,
+            400,
+        ),
+        (
+            "bad: dimensions",
+            "/v1/embeddings",
+            r#"{"input":"a","dimensions":3}"#,
+            json,
+            422,
+        ),
+        (
+            "bad: prompt",
+            "/embed",
+            r#"{"inputs":"a","prompt_name":"nope"}"#,
+            json,
+            422,
+        ),
+        (
+            "bad: token id",
+            "/v1/embeddings",
+            r#"{"input":[2,99999999,1]}"#,
+            json,
+            422,
+        ),
+        (
+            "bad: content type",
+            "/embed",
+            r#"{"inputs":"a"}"#,
+            Some("text/plain"),
+            415,
+        ),
+    ] {
+        cases.push(SoakCase {
+            kind,
+            path,
+            body: body.into(),
+            content_type: ct,
+            expect: Expect::Status(status),
+        });
+    }
+    Ok(cases)
+}
+
+fn run_soak(
+    args: &LoadArgs,
+    url: &str,
+    model: &Path,
+    texts: &[LoadText],
+) -> Result<ExitCode, CliError> {
+    println!(
+        "soak: offline reference vectors with {} ...",
+        model.display()
+    );
+    let cases = soak_cases(model, texts)?;
+    let secs = args.duration;
+    let cfg = SoakConfig {
+        url: url.to_owned(),
+        api_key: args.api_key.clone(),
+        clients: args.clients.unwrap_or(16),
+        duration: Duration::from_secs(secs),
+        cases,
+        sample_every: Duration::from_secs(10.min(secs.max(4) / 4)),
+        warm_up: Duration::from_secs(60.min(secs / 4)),
+        cancel_every: Duration::from_millis(100),
+        hostile: HostileConfig {
+            slow_body: 5,
+            slow_head: 5,
+            idle: 5,
+            one_shot_every: Duration::from_secs(2),
+            ..HostileConfig::default()
+        },
+    };
+    println!(
+        "soak: {} clients, {} cases, cancellations and a low-rate hostile mix for {secs} s ...",
+        cfg.clients,
+        cfg.cases.len()
+    );
+    let rep = soak::run(&cfg).map_err(|source| CliError::Io {
+        path: url.to_owned(),
+        source,
+    })?;
+    print!("{}", rep.render());
+    Ok(print_checks(&rep.checks()))
 }
 
 fn load_texts(path: Option<&Path>) -> Result<Vec<LoadText>, CliError> {
@@ -321,6 +574,19 @@ mod tests {
         assert!(b.args.server.overload);
         assert_eq!(b.args.server.clients, Some(8));
         assert_eq!(b.args.server.duration, 60);
+        let b = Bench::try_parse_from([
+            "bench",
+            "--server",
+            "http://127.0.0.1:1",
+            "--hostile",
+            "--slow-body",
+            "130",
+        ])
+        .unwrap();
+        assert!(b.args.server.hostile);
+        assert_eq!(b.args.server.slow_body, 130);
+        assert!(Bench::try_parse_from(["bench", "--server", "u", "--hostile", "--soak"]).is_err());
+        assert!(Bench::try_parse_from(["bench", "--server", "u", "--overload", "--soak"]).is_err());
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct Args {
     /// Requests that may wait for the model; beyond it new requests get 429 + Retry-After.
     #[arg(long, default_value_t = defaults().queue_size)]
     queue_size: usize,
-    /// API requests in flight at once; beyond it 429.
+    /// API requests admitted at once (queued or computing; bodies are read first); beyond it 429.
     #[arg(long, default_value_t = defaults().max_concurrent)]
     max_concurrent: usize,
     /// Most inputs per request.
@@ -62,6 +62,71 @@ pub struct Args {
     /// Serve a GGUF without the dense head (its vectors are not the real model's).
     #[arg(long)]
     allow_missing_head: bool,
+    #[command(flatten)]
+    conn: ConnLimits,
+}
+
+/// Connection limits: every stage of a connection is bounded, so slow or stalled clients cannot
+/// starve the server (see crates/server/README.md, "Slow and hostile clients").
+#[derive(clap::Args)]
+struct ConnLimits {
+    /// Seconds a client may take to send a request's head (request line and headers), and a new
+    /// connection may stay silent; past it the connection is closed.
+    #[arg(long, default_value_t = defaults().head_timeout.as_secs())]
+    head_timeout: u64,
+    /// Seconds a client may take to send a request body (a total); past it 408 and the connection is
+    /// closed.
+    #[arg(long, default_value_t = defaults().body_timeout.as_secs())]
+    body_timeout: u64,
+    /// Seconds a kept-alive connection may sit idle between requests before it is closed.
+    #[arg(long, default_value_t = defaults().keep_alive_timeout.as_secs())]
+    keep_alive_timeout: u64,
+    /// Seconds a response write may make no progress (a client that does not read) before the
+    /// connection is closed.
+    #[arg(long, default_value_t = defaults().write_timeout.as_secs())]
+    write_timeout: u64,
+    /// Open connections at most; past it new connections get 503 and are closed.
+    #[arg(long, default_value_t = defaults().max_connections)]
+    max_connections: usize,
+    /// Request bodies being received at once; past it 429. Bodies are read before a request takes
+    /// one of --max-concurrent slots.
+    #[arg(long, default_value_t = defaults().max_uploads)]
+    max_uploads: usize,
+    /// Bytes of request bodies being received, summed over all uploads; past it 429.
+    #[arg(long, default_value_t = defaults().upload_bytes)]
+    upload_bytes: usize,
+    /// Largest request head (request line and headers), bytes; past it 431.
+    #[arg(long, default_value_t = defaults().max_header_bytes)]
+    max_header_bytes: usize,
+}
+
+impl ConnLimits {
+    /// Checks the values (each must be at least 1) and puts them into `config`.
+    fn apply(&self, config: &mut ServerConfig) -> Result<(), CliError> {
+        for (flag, v) in [
+            ("--head-timeout", self.head_timeout as usize),
+            ("--body-timeout", self.body_timeout as usize),
+            ("--keep-alive-timeout", self.keep_alive_timeout as usize),
+            ("--write-timeout", self.write_timeout as usize),
+            ("--max-connections", self.max_connections),
+            ("--max-uploads", self.max_uploads),
+            ("--upload-bytes", self.upload_bytes),
+            ("--max-header-bytes", self.max_header_bytes),
+        ] {
+            if v == 0 {
+                return Err(CliError::Usage(format!("{flag} must be at least 1")));
+            }
+        }
+        config.head_timeout = Duration::from_secs(self.head_timeout);
+        config.body_timeout = Duration::from_secs(self.body_timeout);
+        config.keep_alive_timeout = Duration::from_secs(self.keep_alive_timeout);
+        config.write_timeout = Duration::from_secs(self.write_timeout);
+        config.max_connections = self.max_connections;
+        config.max_uploads = self.max_uploads;
+        config.upload_bytes = self.upload_bytes;
+        config.max_header_bytes = self.max_header_bytes;
+        Ok(())
+    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -80,7 +145,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let model = resolve_model(args.model)?;
     // A missing, unreadable or non-GGUF file fails here, before anything listens.
     drop(crate::model_path::open_gguf(&model)?);
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         batch_tokens: args.batch_tokens,
         queue_size: args.queue_size,
         max_concurrent: args.max_concurrent,
@@ -91,7 +156,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         api_key: args.api_key.filter(|k| !k.is_empty()),
         cors_origins: args.cors_origins,
         model_id: args.model_id,
+        ..defaults()
     };
+    args.conn.apply(&mut config)?;
     if !args.host.is_loopback() && config.api_key.is_none() {
         eprintln!(
             "ggufembed: warning: listening on {} without an API key; anyone who can reach it can use it (set --api-key or GGUFEMBED_API_KEY)",
@@ -138,4 +205,61 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     })?;
     eprintln!("ggufembed: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod conn_limit_tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn connection_limit_flags_reach_the_config() {
+        Serve::command().debug_assert();
+        let s = Serve::try_parse_from([
+            "serve",
+            "--head-timeout",
+            "3",
+            "--body-timeout",
+            "7",
+            "--keep-alive-timeout",
+            "2",
+            "--write-timeout",
+            "9",
+            "--max-connections",
+            "10",
+            "--max-uploads",
+            "4",
+            "--upload-bytes",
+            "1000",
+            "--max-header-bytes",
+            "9000",
+        ])
+        .unwrap();
+        let mut c = defaults();
+        s.args.conn.apply(&mut c).unwrap();
+        assert_eq!(c.head_timeout, Duration::from_secs(3));
+        assert_eq!(c.body_timeout, Duration::from_secs(7));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(2));
+        assert_eq!(c.write_timeout, Duration::from_secs(9));
+        assert_eq!(
+            (
+                c.max_connections,
+                c.max_uploads,
+                c.upload_bytes,
+                c.max_header_bytes
+            ),
+            (10, 4, 1000, 9000)
+        );
+        let s = Serve::try_parse_from(["serve", "--max-uploads", "0"]).unwrap();
+        match s.args.conn.apply(&mut defaults()) {
+            Err(CliError::Usage(m)) => assert!(m.contains("--max-uploads"), "{m}"),
+            _ => panic!("--max-uploads 0 must be refused"),
+        }
+    }
 }
