@@ -15,7 +15,7 @@
 use super::bench::BENCH_CORPUS;
 use crate::error::CliError;
 use crate::model_path::resolve_model;
-use model::{Embedder, EmbedderOptions, Input};
+use model::{EmbedderOptions, Input};
 use server::hostile::{self, HostileConfig};
 use server::loadtest::{self, LoadConfig, LoadText};
 use server::soak::{self, Expect, SoakCase, SoakConfig};
@@ -281,12 +281,7 @@ fn run_hostile(args: &LoadArgs, load: &LoadConfig) -> Result<ExitCode, CliError>
 
 /// The soak's cases, with the vectors the offline engine gives for them.
 fn soak_cases(path: &Path, texts: &[LoadText]) -> Result<Vec<SoakCase>, CliError> {
-    let mut e = Embedder::open(path, &EmbedderOptions::default()).map_err(|source| {
-        CliError::ModelOpen {
-            path: path.display().to_string(),
-            source,
-        }
-    })?;
+    let mut e = crate::model_path::open_embedder(path, &EmbedderOptions::default())?;
     let json = Some("application/json");
     // Groups of 1-3 texts with one prompt each, from the first texts of the corpus.
     let mut groups: Vec<Vec<&LoadText>> = Vec::new();
