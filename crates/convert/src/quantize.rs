@@ -298,7 +298,7 @@ pub fn quantize(
     threads: usize,
     progress: &dyn Progress,
 ) -> Result<QuantizeSummary, ConvertError> {
-    let file = GgufFile::open(input).map_err(|source| ConvertError::Gguf {
+    let file = GgufFile::open(input).map_err(|source| ConvertError::ReadGguf {
         path: input.to_path_buf(),
         source,
     })?;

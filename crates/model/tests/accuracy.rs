@@ -127,3 +127,20 @@ fn q8_0_texts_match_sentence_transformers() {
     let got = e.embed(&inputs).unwrap();
     check("Q8_0, texts + prompts", &got, 0.9996, 0.998);
 }
+
+/// A llama-quantize Q4_K_M mix (Q4_K, Q6_K token embedding and attn_v, Q5_0/Q8_0 ffn_down)
+/// runs through the int8 panels (requantized per 32-block, see the kernels crate docs).
+/// llama.cpp on the same file and token ids (README) scores mean 0.98480 / min 0.96390 on this
+/// corpus; we measured 0.98558 / 0.95979 (768 dims). The thresholds guard that level; our min
+/// is still 0.004 below llama.cpp's (a known gap, see the README).
+#[test]
+fn q4_k_m_encoder_matches_sentence_transformers() {
+    let mut e = open(&testkit::q4_k_m_model());
+    assert!(
+        e.info().weight_mix.starts_with("Q4_K_M: "),
+        "{}",
+        e.info().weight_mix
+    );
+    let got = e.embed_tokens(&reference_token_inputs()).unwrap();
+    check("Q4_K_M, reference token ids", &got, 0.985, 0.958);
+}

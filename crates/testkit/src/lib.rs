@@ -54,6 +54,16 @@ pub fn f32_model() -> PathBuf {
     )
 }
 
+/// llama-quantize's Q4_K_M mix of the F32 GGUF (`ggufembed quantize F32 OUT q4_k_m`, made by
+/// scripts/test.sh), or `$GGUFEMBED_MODEL_Q4_K_M`.
+pub fn q4_k_m_model() -> PathBuf {
+    model_from(
+        "GGUFEMBED_MODEL_Q4_K_M",
+        "embeddinggemma-300M-Q4_K_M.gguf",
+        "scripts/test.sh",
+    )
+}
+
 /// The Hugging Face model directory kept by `ggufembed pull --source-dir`, or `$GGUFEMBED_HF_DIR`.
 pub fn hf_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("GGUFEMBED_HF_DIR") {
