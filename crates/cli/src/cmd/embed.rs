@@ -58,6 +58,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let opts = EmbedderOptions {
         threads: args.threads,
         allow_missing_head: args.allow_missing_head,
+        ..EmbedderOptions::default()
     };
     let mut embedder = Embedder::open(&path, &opts).map_err(|e| CliError::ModelOpen {
         path: path.display().to_string(),

@@ -115,6 +115,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let opts = EmbedderOptions {
         threads: args.threads,
         allow_missing_head: args.allow_missing_head,
+        ..EmbedderOptions::default()
     };
     let batch_tokens = config.batch_tokens;
     let loader = move || {

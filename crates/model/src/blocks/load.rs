@@ -1,53 +1,83 @@
-//! Loading the encoder's weights from the GGUF: shapes checked against the config, linear layers
-//! repacked once (fused `attn_q‖attn_k‖attn_v` and `ffn_gate‖ffn_up`), norms as f32 vectors.
-//! The token embedding stays in the file (see `embedding.rs`).
+//! Reading weights and hyperparameters out of a GGUF, shared by every architecture: metadata
+//! values checked for range ([`Meta`]), tensors checked for shape, linear layers repacked once
+//! for the matmul kernel ([`pack`]), small vectors and tables as f32 ([`Loader`]).
 
-use crate::config::Config;
 use crate::error::ModelError;
 use crate::tensor_file::TensorFile;
 use gguf::{GgmlType, GgufFile, TensorInfo};
 use kernels::{PackedMatrix, WeightRef, WeightType};
 
-/// One transformer block (GGUF names `blk.N.*`).
-pub struct LayerWeights {
-    /// [n_embd]
-    pub attn_norm: Vec<f32>,
-    /// attn_q ‖ attn_k ‖ attn_v: n_embd -> n_embd_q + 2·n_embd_kv
-    pub attn_qkv: PackedMatrix,
-    /// [head_dim], shared by all query heads
-    pub attn_q_norm: Vec<f32>,
-    /// [head_dim]
-    pub attn_k_norm: Vec<f32>,
-    /// n_embd_q -> n_embd
-    pub attn_output: PackedMatrix,
-    /// [n_embd]
-    pub post_attention_norm: Vec<f32>,
-    /// [n_embd]
-    pub ffn_norm: Vec<f32>,
-    /// ffn_gate ‖ ffn_up: n_embd -> 2·n_ff
-    pub ffn_gate_up: PackedMatrix,
-    /// n_ff -> n_embd
-    pub ffn_down: PackedMatrix,
-    /// [n_embd]
-    pub post_ffw_norm: Vec<f32>,
+/// Upper bounds that no real embedding model gets near; they keep corrupt metadata from
+/// asking for absurd scratch buffers.
+pub const MAX_CTX: usize = 1 << 17;
+pub const MAX_DIM: usize = 1 << 16;
+pub const MAX_LAYERS: usize = 1024;
+
+/// The `<arch>.*` metadata keys of one file.
+pub struct Meta<'a> {
+    pub file: &'a GgufFile,
+    pub arch: &'static str,
 }
 
-/// The sentence-transformers head after mean pooling: two bias-free linear layers.
-pub struct HeadWeights {
-    /// n_embd -> dense_2_feat_out
-    pub dense_2: PackedMatrix,
-    /// dense_2_feat_out -> n_embd
-    pub dense_3: PackedMatrix,
-}
+impl Meta<'_> {
+    /// The full key name `<arch>.<k>`.
+    pub fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
 
-pub struct Weights {
-    pub layers: Vec<LayerWeights>,
-    /// [n_embd]
-    pub output_norm: Vec<f32>,
-    /// `None` only for head-less files opened with `allow_missing_head`.
-    pub head: Option<HeadWeights>,
-    /// Type of the linear weights (of `blk.0.attn_q`), for `ModelInfo`.
-    pub weight_type: &'static str,
+    pub fn has(&self, k: &str) -> bool {
+        self.file.get(&self.key(k)).is_some()
+    }
+
+    /// An integer key in 1..=max.
+    pub fn dim(&self, k: &str, max: usize) -> Result<usize, ModelError> {
+        let name = self.key(k);
+        let v = self.file.get_u64(&name)?;
+        if v == 0 || v > max as u64 {
+            return Err(ModelError::bad_metadata(
+                &name,
+                format!("value {v} is out of range 1..={max}"),
+            ));
+        }
+        Ok(v as usize)
+    }
+
+    /// [`dim`](Self::dim) if the key is present.
+    pub fn opt_dim(&self, k: &str, max: usize) -> Result<Option<usize>, ModelError> {
+        self.has(k).then(|| self.dim(k, max)).transpose()
+    }
+
+    /// A float key that must be finite and positive.
+    pub fn positive(&self, k: &str) -> Result<f32, ModelError> {
+        let v = self.file.get_f32(&self.key(k))?;
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(ModelError::bad_metadata(
+                &self.key(k),
+                format!("{v} is not a positive number"),
+            ))
+        }
+    }
+
+    /// [`positive`](Self::positive) if the key is present.
+    pub fn opt_positive(&self, k: &str) -> Result<Option<f32>, ModelError> {
+        self.has(k).then(|| self.positive(k)).transpose()
+    }
+
+    /// Fails unless an optional key is absent or equals `want` (`what` says why it must).
+    pub fn expect_eq(&self, k: &str, want: usize, what: &str) -> Result<(), ModelError> {
+        if self.has(k) {
+            let v = self.file.get_u64(&self.key(k))?;
+            if v != want as u64 {
+                return Err(ModelError::bad_metadata(
+                    &self.key(k),
+                    format!("{v} {what} {want}"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Maps a GGUF tensor type to a matmul weight type, or says which tensor has an unsupported one.
@@ -90,7 +120,7 @@ pub fn tensor<'a>(
 }
 
 /// A linear layer `cols -> rows` (GGUF shape [cols, rows]): its type and bytes.
-struct Linear {
+pub struct Linear {
     name: String,
     wtype: WeightType,
     data: Vec<u8>,
@@ -99,23 +129,6 @@ struct Linear {
 }
 
 impl Linear {
-    fn read(
-        file: &GgufFile,
-        data: &TensorFile,
-        name: &str,
-        cols: usize,
-        rows: usize,
-    ) -> Result<Linear, ModelError> {
-        let info = tensor(file, name, &[cols as u64, rows as u64])?;
-        Ok(Linear {
-            name: name.to_string(),
-            wtype: weight_type(name, info.ggml_type)?,
-            data: data.read_tensor(info)?,
-            rows,
-            cols,
-        })
-    }
-
     fn weight_ref(&self) -> WeightRef<'_> {
         WeightRef {
             wtype: self.wtype,
@@ -127,7 +140,7 @@ impl Linear {
 }
 
 /// Stacks linear layers along their outputs and repacks them for the matmul kernel.
-fn pack(parts: &[Linear]) -> Result<PackedMatrix, ModelError> {
+pub fn pack(parts: &[Linear]) -> Result<PackedMatrix, ModelError> {
     let refs: Vec<WeightRef<'_>> = parts.iter().map(Linear::weight_ref).collect();
     PackedMatrix::pack(&refs).map_err(|source| ModelError::Kernel {
         tensor: parts
@@ -143,7 +156,7 @@ fn pack(parts: &[Linear]) -> Result<PackedMatrix, ModelError> {
 /// activation quantization). Used for the dense head: it runs once per sequence, not per token,
 /// so exact activations cost nothing measurable and lift Q8_0 accuracy (mean cosine to the fp32
 /// reference 0.99960 -> 0.99973 on the visible corpus).
-fn pack_f32(w: Linear) -> Result<PackedMatrix, ModelError> {
+pub fn pack_f32(w: Linear) -> Result<PackedMatrix, ModelError> {
     if !w.wtype.is_quantized() {
         return pack(&[w]);
     }
@@ -166,141 +179,88 @@ fn pack_f32(w: Linear) -> Result<PackedMatrix, ModelError> {
     }])
 }
 
-/// A 1-D tensor (norm weight) as f32, whatever its storage type.
-fn vector(
-    file: &GgufFile,
-    data: &TensorFile,
-    name: &str,
-    len: usize,
-) -> Result<Vec<f32>, ModelError> {
-    let info = tensor(file, name, &[len as u64])?;
-    let wtype = weight_type(name, info.ggml_type)?;
-    let mut out = vec![0f32; len];
-    kernels::dequantize_row(wtype, &data.read_tensor(info)?, &mut out).map_err(|source| {
-        ModelError::Kernel {
-            tensor: name.to_string(),
-            source,
-        }
-    })?;
-    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-        return Err(ModelError::bad_metadata(
-            name,
-            format!("element {i} is not finite ({})", out[i]),
-        ));
-    }
-    Ok(out)
+/// Reads tensors: `file` describes them, `data` reads their bytes.
+pub struct Loader<'a> {
+    pub file: &'a GgufFile,
+    pub data: &'a TensorFile,
 }
 
-impl Weights {
-    /// Reads and repacks every weight except the token embedding: `file` describes the tensors,
-    /// `data` reads their bytes. `allow_missing_head` accepts
-    /// files without `dense_2`/`dense_3` (the caller warns).
-    pub fn load(
-        file: &GgufFile,
-        data: &TensorFile,
-        cfg: &Config,
-        allow_missing_head: bool,
-    ) -> Result<Weights, ModelError> {
-        let (n_embd, n_ff) = (cfg.n_embd, cfg.n_ff);
-        let (n_q, n_kv) = (cfg.n_embd_q(), cfg.n_embd_kv());
+impl Loader<'_> {
+    pub fn has(&self, name: &str) -> bool {
+        self.file.tensor_info(name).is_some()
+    }
 
-        let linear =
-            |name: &str, cols: usize, rows: usize| Linear::read(file, data, name, cols, rows);
-        let vector = |name: &str, len: usize| vector(file, data, name, len);
-
-        let mut layers = Vec::with_capacity(cfg.n_layer);
-        for il in 0..cfg.n_layer {
-            let n = |t: &str| format!("blk.{il}.{t}.weight");
-            let attn_qkv = if file.tensor_info(&n("attn_qkv")).is_some() {
-                // Some converters store Q, K and V already fused.
-                pack(&[linear(&n("attn_qkv"), n_embd, n_q + 2 * n_kv)?])?
-            } else {
-                pack(&[
-                    linear(&n("attn_q"), n_embd, n_q)?,
-                    linear(&n("attn_k"), n_embd, n_kv)?,
-                    linear(&n("attn_v"), n_embd, n_kv)?,
-                ])?
-            };
-            layers.push(LayerWeights {
-                attn_norm: vector(&n("attn_norm"), n_embd)?,
-                attn_qkv,
-                attn_q_norm: vector(&n("attn_q_norm"), cfg.head_dim)?,
-                attn_k_norm: vector(&n("attn_k_norm"), cfg.head_dim)?,
-                attn_output: pack(&[linear(&n("attn_output"), n_q, n_embd)?])?,
-                post_attention_norm: vector(&n("post_attention_norm"), n_embd)?,
-                ffn_norm: vector(&n("ffn_norm"), n_embd)?,
-                ffn_gate_up: pack(&[
-                    linear(&n("ffn_gate"), n_embd, n_ff)?,
-                    linear(&n("ffn_up"), n_embd, n_ff)?,
-                ])?,
-                ffn_down: pack(&[linear(&n("ffn_down"), n_ff, n_embd)?])?,
-                post_ffw_norm: vector(&n("post_ffw_norm"), n_embd)?,
-            });
-        }
-
-        const DENSE_2: &str = "dense_2.weight";
-        const DENSE_3: &str = "dense_3.weight";
-        let head = match (file.tensor_info(DENSE_2), file.tensor_info(DENSE_3)) {
-            (Some(d2), Some(_)) => {
-                // dense_2: [n_embd, hidden]; the hidden width comes from metadata when present.
-                let hidden = match cfg.dense_2_feat_out {
-                    Some(h) => h,
-                    None => d2.shape.get(1).copied().unwrap_or(0) as usize,
-                };
-                Some(HeadWeights {
-                    dense_2: pack_f32(linear(DENSE_2, n_embd, hidden)?)?,
-                    dense_3: pack_f32(linear(DENSE_3, hidden, n_embd)?)?,
-                })
-            }
-            (None, None) if allow_missing_head => None,
-            (None, None) => return Err(ModelError::MissingHead),
-            (Some(_), None) => {
-                return Err(ModelError::MissingTensor {
-                    name: DENSE_3.into(),
-                })
-            }
-            (None, Some(_)) => {
-                return Err(ModelError::MissingTensor {
-                    name: DENSE_2.into(),
-                })
-            }
-        };
-
-        let weight_type = file
-            .tensor_info("blk.0.attn_q.weight")
-            .or_else(|| file.tensor_info("blk.0.attn_qkv.weight"))
-            .map(|t| t.ggml_type.name())
-            .unwrap_or("?");
-
-        Ok(Weights {
-            layers,
-            output_norm: vector("output_norm.weight", n_embd)?,
-            head,
-            weight_type,
+    /// The linear layer `name`, `cols -> rows`.
+    pub fn linear(&self, name: &str, cols: usize, rows: usize) -> Result<Linear, ModelError> {
+        let info = tensor(self.file, name, &[cols as u64, rows as u64])?;
+        Ok(Linear {
+            name: name.to_string(),
+            wtype: weight_type(name, info.ggml_type)?,
+            data: self.data.read_tensor(info)?,
+            rows,
+            cols,
         })
     }
 
-    /// Bytes held by the repacked matrices.
-    pub fn packed_bytes(&self) -> usize {
-        let layers: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.attn_qkv.size_bytes()
-                    + l.attn_output.size_bytes()
-                    + l.ffn_gate_up.size_bytes()
-                    + l.ffn_down.size_bytes()
-            })
-            .sum();
-        let head = self
-            .head
-            .as_ref()
-            .map_or(0, |h| h.dense_2.size_bytes() + h.dense_3.size_bytes());
-        layers + head
+    /// A 1-D tensor (norm weight, bias) [len] as f32, whatever its storage type.
+    pub fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+        self.table(name, len, 1)
     }
 
-    /// The head's hidden width (dense_2 outputs), 0 without a head.
-    pub fn head_hidden(&self) -> usize {
-        self.head.as_ref().map_or(0, |h| h.dense_2.rows())
+    /// [`vector`](Self::vector) if the tensor is present.
+    pub fn opt_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        self.has(name).then(|| self.vector(name, len)).transpose()
+    }
+
+    /// A small table (GGUF shape [width, rows], e.g. `position_embd`) as f32 [rows, width],
+    /// every element checked to be finite.
+    pub fn table(&self, name: &str, width: usize, rows: usize) -> Result<Vec<f32>, ModelError> {
+        let shape: &[u64] = if rows == 1 && self.dims(name) == 1 {
+            &[width as u64]
+        } else {
+            &[width as u64, rows as u64]
+        };
+        let info = tensor(self.file, name, shape)?;
+        let wtype = weight_type(name, info.ggml_type)?;
+        let bytes = self.data.read_tensor(info)?;
+        let row_bytes = bytes.len() / rows;
+        let mut out = vec![0f32; width * rows];
+        for (src, dst) in bytes
+            .chunks_exact(row_bytes)
+            .zip(out.chunks_exact_mut(width))
+        {
+            kernels::dequantize_row(wtype, src, dst).map_err(|source| ModelError::Kernel {
+                tensor: name.to_string(),
+                source,
+            })?;
+        }
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::bad_metadata(
+                name,
+                format!("element {i} is not finite ({})", out[i]),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Number of dimensions of a tensor (0 if absent).
+    fn dims(&self, name: &str) -> usize {
+        self.file.tensor_info(name).map_or(0, |t| t.shape.len())
+    }
+
+    /// The second dimension of a 2-D tensor (its row count), if present.
+    pub fn rows_of(&self, name: &str) -> Option<usize> {
+        self.file
+            .tensor_info(name)
+            .and_then(|t| t.shape.get(1).copied())
+            .map(|r| r as usize)
+    }
+
+    /// Type name of the first of `names` present (for `ModelInfo::weight_type`), or "?".
+    pub fn type_name(&self, names: &[&str]) -> &'static str {
+        names
+            .iter()
+            .find_map(|n| self.file.tensor_info(n))
+            .map_or("?", |t| t.ggml_type.name())
     }
 }
