@@ -56,6 +56,7 @@
 
 mod attention;
 mod dequant;
+mod encoder_ops;
 mod error;
 mod isa;
 mod matmul;
@@ -67,6 +68,10 @@ mod simd;
 
 pub use attention::{
     attention, attention_seqs, attention_with, AttnScratch, AttnShape, SEQ_PARALLEL_MAX_TOKENS,
+};
+pub use encoder_ops::{
+    add_inplace, add_inplace_with, gelu_erf_inplace, gelu_erf_inplace_with, layer_norm,
+    layer_norm_inplace, layer_norm_with, silu_mul, silu_mul_with,
 };
 pub use error::KernelError;
 pub use isa::{active_isa, Isa};

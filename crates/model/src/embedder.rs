@@ -1,25 +1,22 @@
 //! `Embedder`: open a GGUF, turn texts (or token ids) into vectors.
 
-use crate::config::{Config, ARCH};
-use crate::embedding::TokenEmbedding;
+use crate::arch::{self, Batch, Encoder, LoadOptions};
+use crate::blocks::pooling::Pooling;
 use crate::error::ModelError;
-use crate::forward::{Batch, Model};
 use crate::head::finish;
 use crate::input::{Embedding, Input, TokenInput, Truncate};
 use crate::profile::{OpTimer, Profile};
 use crate::prompts::Prompts;
-use crate::rope::RopeTable;
 use crate::scratch::Scratch;
 use crate::tensor_file::TensorFile;
-use crate::weights::Weights;
 use gguf::GgufFile;
 use kernels::ThreadPool;
 use std::ops::Range;
 use std::path::Path;
 use tokenizer::Tokenizer;
 
-/// Matryoshka sizes below the full width that EmbeddingGemma was trained for.
-const MATRYOSHKA_DIMS: [usize; 3] = [512, 256, 128];
+/// GGUF key with sentence-transformers' `max_seq_length` (written by `ggufembed convert`).
+pub const MAX_SEQ_LENGTH_KEY: &str = "ggufembed.max_seq_length";
 
 #[derive(Debug, Clone, Default)]
 pub struct EmbedderOptions {
@@ -30,6 +27,13 @@ pub struct EmbedderOptions {
     /// Accept a GGUF without the dense head (`dense_2`/`dense_3`); its vectors are NOT those of
     /// the real model. A warning is recorded in `ModelInfo::warnings`.
     pub allow_missing_head: bool,
+    /// Most tokens per input (special tokens and prompt included); longer inputs are truncated
+    /// or refused per their `Truncate`. `None` = the file's `ggufembed.max_seq_length`
+    /// (sentence-transformers' `max_seq_length`, recorded by `ggufembed convert`), else the
+    /// model's context length. Must be 1..=context length (`ModelError::BadMaxTokens`).
+    pub max_tokens: Option<usize>,
+    /// Replaces the file's pooling (`<arch>.pooling_type`), e.g. CLS for a mean-pooled BERT.
+    pub pooling: Option<Pooling>,
 }
 
 impl EmbedderOptions {
@@ -53,16 +57,21 @@ impl EmbedderOptions {
 /// Facts about the loaded model.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
-    /// `general.architecture` (always "gemma-embedding")
+    /// `general.architecture`: "gemma-embedding", "bert" or "nomic-bert"
     pub arch: String,
     /// `general.name`, if present
     pub name: Option<String>,
     pub n_layer: usize,
     pub n_embd: usize,
-    /// Most tokens per input (BOS/EOS and prompt included).
+    /// Most tokens per input (special tokens and prompt included): `EmbedderOptions::max_tokens`,
+    /// else `ggufembed.max_seq_length`, else `context_length`.
     pub n_ctx: usize,
+    /// `<arch>.context_length`: positions the model was trained for.
+    pub context_length: usize,
     pub n_vocab: usize,
-    /// Output sizes `dims` may take, full size first (768, 512, 256, 128).
+    /// "mean" or "cls"
+    pub pooling: String,
+    /// Output sizes `dims` may take, full size first (e.g. 768, 512, 256, 128).
     pub dims: Vec<usize>,
     /// Type of the linear weights, e.g. "Q8_0".
     pub weight_type: String,
@@ -71,7 +80,7 @@ pub struct ModelInfo {
     pub weight_mix: String,
     /// Type of the token embedding table.
     pub token_embd_type: String,
-    /// Whether the sentence-transformers dense head is present.
+    /// Whether a sentence-transformers dense head is present (EmbeddingGemma).
     pub has_head: bool,
     /// Prompt names and the text each prepends.
     pub prompts: Vec<(String, String)>,
@@ -86,7 +95,7 @@ pub struct ModelInfo {
 }
 
 pub struct Embedder {
-    model: Model,
+    model: Box<dyn Encoder>,
     tokenizer: Tokenizer,
     prompts: Prompts,
     info: ModelInfo,
@@ -98,66 +107,59 @@ pub struct Embedder {
 }
 
 impl Embedder {
+    /// Opens a GGUF of a supported architecture (`general.architecture`: gemma-embedding, bert,
+    /// nomic-bert). Errors name the key, tensor or byte range that failed.
     pub fn open(path: &Path, opts: &EmbedderOptions) -> Result<Embedder, ModelError> {
         let file = GgufFile::open(path)?;
-        let cfg = Config::from_gguf(&file)?;
-        let tokenizer = Tokenizer::from_gguf(&file)?;
-        let prompts = Prompts::from_gguf(&file);
         // Tensor bytes are read with positioned reads, not through the map (see tensor_file.rs):
         // the packed copies are the only resident form of the layer weights.
         let data = TensorFile::open(path, &file)?;
-        let weights = Weights::load(&file, &data, &cfg, opts.allow_missing_head)?;
-        let token_embd = TokenEmbedding::new(&file, data, cfg.n_embd)?;
+        let load_opts = LoadOptions {
+            allow_missing_head: opts.allow_missing_head,
+            pooling: opts.pooling,
+        };
+        let arch::Loaded { encoder, info: a } = arch::load(&file, data, &load_opts)?;
+        let tokenizer = Tokenizer::from_gguf(&file)?;
+        let prompts = Prompts::from_gguf(&file);
         let name = file.get_str("general.name").ok().map(str::to_string);
         let weight_mix = file.weight_mix();
+        let n_ctx = max_tokens(&file, opts.max_tokens, a.n_ctx)?;
         // The metadata (vocabulary included) was copied where needed; drop the map and it.
         drop(file);
 
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = a
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {w}", path.display()))
+            .collect();
         let available = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = opts.threads_for(available, &mut warnings);
-        if weights.head.is_none() {
-            warnings.push(format!(
-                "{}: no dense_2/dense_3 head; vectors are NOT EmbeddingGemma embeddings \
-                 (old head-less conversion, allowed by --allow-missing-head)",
-                path.display()
-            ));
-        }
-        let mut dims = vec![cfg.n_embd];
-        dims.extend(MATRYOSHKA_DIMS.iter().copied().filter(|&d| d < cfg.n_embd));
+        let mut dims = vec![a.n_embd];
+        dims.extend(a.matryoshka.iter().copied().filter(|&d| d < a.n_embd));
 
+        let scratch = Scratch::new(&encoder.scratch_dims(), n_ctx, threads);
         let info = ModelInfo {
-            arch: ARCH.to_string(),
+            arch: a.arch.to_string(),
             name,
-            n_layer: cfg.n_layer,
-            n_embd: cfg.n_embd,
-            n_ctx: cfg.n_ctx,
-            n_vocab: token_embd.n_vocab(),
+            n_layer: a.n_layer,
+            n_embd: a.n_embd,
+            n_ctx,
+            context_length: a.n_ctx,
+            n_vocab: a.n_vocab,
+            pooling: a.pooling.name().to_string(),
             dims,
-            weight_type: weights.weight_type.to_string(),
+            weight_type: a.weight_type.to_string(),
             weight_mix,
-            token_embd_type: token_embd.type_name().to_string(),
-            has_head: weights.head.is_some(),
+            token_embd_type: a.token_embd_type.to_string(),
+            has_head: a.has_head,
             prompts: prompts.list().to_vec(),
-            packed_bytes: weights.packed_bytes(),
-            scratch_bytes: 0,
+            packed_bytes: a.packed_bytes,
+            scratch_bytes: scratch.f32_bytes(),
             threads,
             warnings,
         };
-        let model = Model {
-            rope: RopeTable::new(cfg.rope_base, cfg.head_dim, cfg.n_ctx),
-            rope_swa: RopeTable::new(cfg.rope_base_swa, cfg.head_dim, cfg.n_ctx),
-            cfg,
-            weights,
-            token_embd,
-        };
-        let scratch = Scratch::new(&model, model.cfg.n_ctx, threads);
-        let info = ModelInfo {
-            scratch_bytes: scratch.f32_bytes(),
-            ..info
-        };
         Ok(Embedder {
-            model,
+            model: encoder,
             tokenizer,
             prompts,
             info,
@@ -181,12 +183,13 @@ impl Embedder {
         self.scratch.max_tokens
     }
 
-    /// Changes the per-forward token budget (at least `n_ctx`; reallocates the scratch).
+    /// Changes the per-forward token budget (at least `n_ctx`, the per-input limit;
+    /// reallocates the scratch).
     /// Results do not depend on it; only speed and memory do.
     pub fn set_max_batch_tokens(&mut self, tokens: usize) {
-        let tokens = tokens.max(self.model.cfg.n_ctx);
+        let tokens = tokens.max(self.info.n_ctx);
         if tokens != self.scratch.max_tokens {
-            self.scratch = Scratch::new(&self.model, tokens, self.info.threads);
+            self.scratch = Scratch::new(&self.model.scratch_dims(), tokens, self.info.threads);
             self.info.scratch_bytes = self.scratch.f32_bytes();
         }
     }
@@ -302,7 +305,7 @@ impl Embedder {
         let vectors = self
             .model
             .forward(&batch, &mut self.scratch, &self.pool, timer)?;
-        let n_embd = self.model.cfg.n_embd;
+        let n_embd = self.info.n_embd;
         for (input, v) in inputs.iter().zip(vectors.chunks_exact(n_embd)) {
             out.push(Embedding {
                 vector: finish(v, input.dims.unwrap_or(n_embd), input.normalize),
@@ -349,6 +352,33 @@ impl Embedder {
             _ => Ok(()),
         }
     }
+}
+
+/// The per-input token limit: `requested`, else the file's `ggufembed.max_seq_length`, else the
+/// context length; at most the context length.
+fn max_tokens(
+    file: &GgufFile,
+    requested: Option<usize>,
+    context: usize,
+) -> Result<usize, ModelError> {
+    if let Some(n) = requested {
+        if n == 0 || n > context {
+            return Err(ModelError::BadMaxTokens {
+                requested: n,
+                context,
+            });
+        }
+        return Ok(n);
+    }
+    if file.get(MAX_SEQ_LENGTH_KEY).is_none() {
+        return Ok(context);
+    }
+    let n = file.get_u64(MAX_SEQ_LENGTH_KEY)?;
+    if n == 0 {
+        return Err(ModelError::bad_metadata(MAX_SEQ_LENGTH_KEY, "0 tokens"));
+    }
+    // A max_seq_length above the context (possible in a hand-made file) is capped to it.
+    Ok((n as usize).min(context))
 }
 
 #[cfg(test)]

@@ -24,10 +24,16 @@ pub enum ModelError {
     Kernel { tensor: String, source: KernelError },
 
     #[error(
-        "unsupported architecture '{found}': this engine runs EmbeddingGemma GGUFs \
-         (general.architecture = 'gemma-embedding')"
+        "unsupported architecture '{found}' (general.architecture); supported: {}",
+        crate::arch::SUPPORTED.join(", ")
     )]
     WrongArchitecture { found: String },
+
+    #[error(
+        "max_tokens {requested} is out of range: it must be between 1 and the model's context \
+         length {context}"
+    )]
+    BadMaxTokens { requested: usize, context: usize },
 
     #[error("metadata key '{key}': {reason}")]
     BadMetadata { key: String, reason: String },
@@ -60,7 +66,7 @@ pub enum ModelError {
     )]
     MissingHead,
 
-    #[error("unknown prompt name {name:?}; known prompt names: {}", known.join(", "))]
+    #[error("unknown prompt name '{name}'; known prompts: {}", if known.is_empty() { "none (this model has no prompts)".to_string() } else { known.join(", ") })]
     UnknownPrompt { name: String, known: Vec<String> },
 
     #[error(

@@ -1,12 +1,53 @@
-//! The sentence-transformers head and the final vector: dense_2, dense_3, L2 normalization and
-//! Matryoshka truncation.
+//! What follows pooling: the sentence-transformers dense head (EmbeddingGemma's dense_2,
+//! dense_3), L2 normalization and Matryoshka truncation.
 
+use crate::blocks::load::{pack_f32, Loader};
+use crate::error::ModelError;
 use crate::scratch::Scratch;
-use crate::weights::HeadWeights;
-use kernels::ThreadPool;
+use kernels::{PackedMatrix, ThreadPool};
 
 /// Sequences run through the head together (bounds the head's scratch; results are per row).
 pub const HEAD_ROWS: usize = 64;
+
+/// The sentence-transformers head after pooling: two bias-free linear layers.
+pub struct HeadWeights {
+    /// n_embd -> dense_2_feat_out
+    pub dense_2: PackedMatrix,
+    /// dense_2_feat_out -> n_embd
+    pub dense_3: PackedMatrix,
+}
+
+const DENSE_2: &str = "dense_2.weight";
+const DENSE_3: &str = "dense_3.weight";
+
+impl HeadWeights {
+    /// `dense_2`/`dense_3` (hidden width from `dense_2_feat_out` when given, else from the
+    /// tensor); `Ok(None)` for a file with neither when `allow_missing` (the caller warns).
+    pub fn load(
+        l: &Loader,
+        n_embd: usize,
+        hidden: Option<usize>,
+        allow_missing: bool,
+    ) -> Result<Option<HeadWeights>, ModelError> {
+        match (l.has(DENSE_2), l.has(DENSE_3)) {
+            (true, true) => {
+                let hidden = hidden.or_else(|| l.rows_of(DENSE_2)).unwrap_or(0);
+                Ok(Some(HeadWeights {
+                    dense_2: pack_f32(l.linear(DENSE_2, n_embd, hidden)?)?,
+                    dense_3: pack_f32(l.linear(DENSE_3, hidden, n_embd)?)?,
+                }))
+            }
+            (false, false) if allow_missing => Ok(None),
+            (false, false) => Err(ModelError::MissingHead),
+            (true, false) => Err(ModelError::MissingTensor {
+                name: DENSE_3.into(),
+            }),
+            (false, true) => Err(ModelError::MissingTensor {
+                name: DENSE_2.into(),
+            }),
+        }
+    }
+}
 
 /// pooled = dense_3(dense_2(pooled)) for the first `n_seq` rows, `HEAD_ROWS` at a time.
 pub fn dense_head(head: &HeadWeights, n_seq: usize, s: &mut Scratch, pool: &ThreadPool) {

@@ -8,7 +8,8 @@ pub struct Input {
     pub prompt_name: Option<String>,
     /// A document title: the document prompt becomes `title: {title} | text: `.
     pub title: Option<String>,
-    /// Matryoshka output size (768, 512, 256 or 128); `None` = full size.
+    /// Matryoshka output size, one of `ModelInfo::dims` (e.g. 768, 512, 256, 128); `None` =
+    /// full size.
     pub dims: Option<usize>,
     pub truncate: Truncate,
     /// L2-normalize the returned vector (default true). `false` returns the head's raw output
@@ -64,7 +65,7 @@ impl Default for Input {
     }
 }
 
-/// What to do with an input longer than the model's context (`n_ctx` tokens).
+/// What to do with an input longer than the token limit (`ModelInfo::n_ctx` tokens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Truncate {
     /// sentence-transformers style: BOS + the first n_ctx-2 content tokens + EOS.

@@ -1,4 +1,5 @@
-//! EmbeddingGemma on the CPU, straight from a GGUF file.
+//! Text embedding models on the CPU, straight from a GGUF file: EmbeddingGemma
+//! (`gemma-embedding`), BERT (`bert`: all-MiniLM, bge, …) and nomic-bert (nomic-embed-text).
 //!
 //! ```no_run
 //! use model::{Embedder, EmbedderOptions, Input};
@@ -8,28 +9,25 @@
 //! # Ok::<(), model::ModelError>(())
 //! ```
 //!
-//! Layout: `config` (hyperparameters from metadata) → `weights` (repacked linear layers) and
-//! `embedding` (token rows read from the mapping) → `forward` (the encoder, reads like the model
-//! definition) with `attention`, `pooling`, `head` → `embedder` (tokenize, batch, finish).
+//! Layout: `arch` (one file per model family: config from `<arch>.*` metadata, weights, a
+//! forward pass that reads like the model's definition) over `blocks` (loading, embeddings,
+//! attention, FFNs, norms, RoPE, pooling) → `head` (dense head, normalize, Matryoshka) →
+//! `embedder` (tokenize, truncate, batch, finish).
 
-mod attention;
-mod config;
+mod arch;
+mod blocks;
 mod embedder;
-mod embedding;
 mod error;
-mod forward;
 mod head;
 mod input;
-mod pooling;
 mod profile;
 mod prompts;
-mod rope;
 mod scratch;
 mod tensor_file;
-mod weights;
 
-pub use config::{Config, ARCH};
-pub use embedder::{Embedder, EmbedderOptions, ModelInfo};
+pub use arch::SUPPORTED as SUPPORTED_ARCHITECTURES;
+pub use blocks::pooling::Pooling;
+pub use embedder::{Embedder, EmbedderOptions, ModelInfo, MAX_SEQ_LENGTH_KEY};
 pub use error::ModelError;
 pub use input::{Embedding, Input, TokenInput, Truncate};
 pub use profile::Profile;

@@ -1,9 +1,33 @@
 //! Every buffer the forward pass touches, allocated once for `max_tokens` tokens (the per-forward
-//! token budget) and reused; the forward pass itself never allocates.
+//! token budget) and sized from the model's widths ([`ScratchDims`]); the forward pass itself
+//! never allocates.
 
-use crate::forward::Model;
-use crate::head::HEAD_ROWS;
 use kernels::{AttnScratch, MatmulScratch};
+
+/// The head group size of the Gemma dense head (sequences run through it together).
+use crate::head::HEAD_ROWS;
+
+/// The widths an architecture needs buffers for.
+#[derive(Debug, Clone, Copy)]
+pub struct ScratchDims {
+    pub n_embd: usize,
+    /// n_head·head_dim
+    pub n_q: usize,
+    /// n_head_kv·head_dim
+    pub n_kv: usize,
+    pub n_ff: usize,
+    /// Widest intermediate row: fused qkv, or fused gate‖up.
+    pub wide: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Most tokens in one sequence.
+    pub n_ctx: usize,
+    /// Hidden width of a dense head after pooling (0 without one).
+    pub head_hidden: usize,
+    /// Bytes of one stored token_embd row.
+    pub embd_row_bytes: usize,
+}
 
 pub struct Scratch {
     /// Tokens one forward pass can hold (all sequences together).
@@ -12,21 +36,21 @@ pub struct Scratch {
     pub pos: Vec<u32>,
     /// [max_tokens, n_embd] the residual stream
     pub x: Vec<f32>,
-    /// [max_tokens, n_embd] normed input of a sub-block, then its (normed) output
+    /// [max_tokens, n_embd] a sub-block's input, then its output
     pub cur: Vec<f32>,
-    /// [max_tokens, max(n_embd_q + 2·n_embd_kv, 2·n_ff)] fused qkv, later fused gate‖up
+    /// [max_tokens, wide] fused qkv, later fused gate‖up
     pub wide: Vec<f32>,
-    /// [max_tokens, n_embd_q]
+    /// [max_tokens, n_q]
     pub q: Vec<f32>,
-    /// [max_tokens, n_embd_kv]
+    /// [max_tokens, n_kv]
     pub k: Vec<f32>,
-    /// [max_tokens, n_embd_kv]
+    /// [max_tokens, n_kv]
     pub v: Vec<f32>,
-    /// [max_tokens, n_embd_q] attention output, heads side by side
+    /// [max_tokens, n_q] attention output, heads side by side
     pub attn: Vec<f32>,
-    /// [max_tokens, n_ff] gelu(gate)·up
+    /// [max_tokens, n_ff] the FFN's hidden activations
     pub ffn_h: Vec<f32>,
-    /// [max_tokens, n_embd] one vector per sequence (at most one sequence per token): mean-pooled,
+    /// [max_tokens, n_embd] one vector per sequence (at most one sequence per token): pooled,
     /// then replaced by the head's output
     pub pooled: Vec<f32>,
     /// [HEAD_ROWS, head_hidden] dense_2 output for a group of sequences
@@ -40,37 +64,37 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(model: &Model, max_tokens: usize, n_threads: usize) -> Scratch {
-        let cfg = &model.cfg;
-        let head_hidden = model.weights.head_hidden();
-        let (n_embd, n_q, n_kv, n_ff) = (cfg.n_embd, cfg.n_embd_q(), cfg.n_embd_kv(), cfg.n_ff);
-        let wide = (n_q + 2 * n_kv).max(2 * n_ff);
-        let max_cols = n_embd.max(n_q).max(n_ff).max(head_hidden);
-        let head_rows = HEAD_ROWS.min(max_tokens);
+    pub fn new(d: &ScratchDims, max_tokens: usize, n_threads: usize) -> Scratch {
+        let max_cols = d.n_embd.max(d.n_q).max(d.n_ff).max(d.head_hidden);
+        let head_rows = if d.head_hidden > 0 {
+            HEAD_ROWS.min(max_tokens)
+        } else {
+            0
+        };
         let buf = |width: usize| vec![0f32; max_tokens * width];
         Scratch {
             max_tokens,
             pos: vec![0; max_tokens],
-            x: buf(n_embd),
-            cur: buf(n_embd),
-            wide: buf(wide),
-            q: buf(n_q),
-            k: buf(n_kv),
-            v: buf(n_kv),
-            attn: buf(n_q),
-            ffn_h: buf(n_ff),
-            pooled: buf(n_embd),
-            head_h: vec![0f32; head_rows * head_hidden],
-            head_out: vec![0f32; head_rows * n_embd],
-            embd_row: vec![0u8; model.token_embd.row_bytes()],
+            x: buf(d.n_embd),
+            cur: buf(d.n_embd),
+            wide: buf(d.wide),
+            q: buf(d.n_q),
+            k: buf(d.n_kv),
+            v: buf(d.n_kv),
+            attn: buf(d.n_q),
+            ffn_h: buf(d.n_ff),
+            pooled: buf(d.n_embd),
+            head_h: vec![0f32; head_rows * d.head_hidden],
+            head_out: vec![0f32; head_rows * d.n_embd],
+            embd_row: vec![0u8; d.embd_row_bytes],
             matmul: MatmulScratch::new(max_tokens, max_cols),
             // One sequence is at most n_ctx tokens.
             attention: AttnScratch::with_heads(
-                cfg.n_ctx.min(max_tokens),
+                d.n_ctx.min(max_tokens),
                 n_threads,
-                cfg.n_head,
-                cfg.n_head_kv,
-                cfg.head_dim,
+                d.n_head,
+                d.n_head_kv,
+                d.head_dim,
             ),
         }
     }

@@ -17,6 +17,7 @@ fn open(path: &std::path::Path, allow_missing_head: bool) -> Result<Embedder, Mo
     let opts = EmbedderOptions {
         threads: 1,
         allow_missing_head,
+        ..EmbedderOptions::default()
     };
     Embedder::open(path, &opts)
 }

@@ -20,6 +20,10 @@ pub struct BackendInfo {
     pub supported_dims: Vec<usize>,
     /// Most tokens per input (`n_ctx`), BOS/EOS and prompt included.
     pub n_ctx: usize,
+    /// Positions the model was trained for (`<arch>.context_length`), at least `n_ctx`.
+    pub context_length: usize,
+    /// "mean" or "cls".
+    pub pooling: String,
     pub n_vocab: usize,
     /// Weight type of the large matrices, e.g. "Q8_0".
     pub quantization: String,

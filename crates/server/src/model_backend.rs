@@ -46,6 +46,8 @@ impl Backend for ModelBackend {
             dims: i.dims.first().copied().unwrap_or(i.n_embd),
             supported_dims: i.dims.clone(),
             n_ctx: i.n_ctx,
+            context_length: i.context_length,
+            pooling: i.pooling.clone(),
             n_vocab: i.n_vocab,
             quantization: i.weight_type.clone(),
             weight_mix: i.weight_mix.clone(),

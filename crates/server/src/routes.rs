@@ -202,6 +202,8 @@ async fn info(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "supported_dims": info.supported_dims,
         "n_embd": info.n_embd,
         "max_input_length": info.n_ctx,
+        "context_length": info.context_length,
+        "pooling": info.pooling,
         "n_vocab": info.n_vocab,
         "quantization": info.quantization,
         "weight_mix": info.weight_mix,

@@ -110,6 +110,8 @@ pub struct CorpusTokens {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReferenceEmbedding {
     pub id: u64,
+    /// Tokens after truncation (0 when the file does not record it, e.g. minilm's CLS file).
+    #[serde(default)]
     pub n_tokens: usize,
     #[serde(default)]
     pub truncated: bool,

@@ -1,7 +1,8 @@
 //! Named prompts (sentence-transformers `prompts`): the text prepended before tokenization.
 //!
-//! A GGUF may carry its own set as string keys `ggufembed.prompt.<name>`; otherwise the
-//! EmbeddingGemma built-ins apply. Names match case-insensitively, with spaces, underscores and
+//! A GGUF may carry its own set as string keys `ggufembed.prompt.<name>`; the built-ins of its
+//! architecture ([`builtin_prompts_for`]: EmbeddingGemma's, nomic-embed-text's task prefixes, none
+//! for BERT) are added for every name the file does not define. Names match case-insensitively, with spaces, underscores and
 //! hyphens equivalent (`Retrieval-query` = `retrieval_query` = `retrieval query`).
 
 use crate::TokenizerError;
@@ -35,10 +36,29 @@ pub fn builtin_prompts() -> &'static [(&'static str, &'static str)] {
     ]
 }
 
+/// nomic-embed-text's task prefixes (its model card).
+const NOMIC_PROMPTS: [(&str, &str); 4] = [
+    ("search_query", "search_query: "),
+    ("search_document", "search_document: "),
+    ("clustering", "clustering: "),
+    ("classification", "classification: "),
+];
+
+/// The built-in prompts of a `general.architecture`: EmbeddingGemma's for `gemma-embedding`,
+/// the task prefixes for `nomic-bert`, none for anything else (plain BERT models have no prompts).
+pub fn builtin_prompts_for(arch: &str) -> &'static [(&'static str, &'static str)] {
+    match arch {
+        "gemma-embedding" => builtin_prompts(),
+        "nomic-bert" => &NOMIC_PROMPTS,
+        _ => &[],
+    }
+}
+
 /// A model's prompts, the one list every command and API uses (`embed`, `tokenize`, `prompts`,
 /// the server's `/info`, `model::ModelInfo::prompts`): the `ggufembed.prompt.<name>` strings
-/// stored in `file` (file order), then every built-in whose name the file does not define (so
-/// `query`, `document`, `question answering` and `fact checking` always resolve).
+/// stored in `file` (file order), then every built-in of its architecture ([`builtin_prompts_for`])
+/// whose name the file does not define (so EmbeddingGemma's `query`, `document`,
+/// `question answering` and `fact checking` always resolve).
 pub fn prompts_from_gguf(file: &gguf::GgufFile) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = file
         .metadata()
@@ -53,13 +73,14 @@ pub fn prompts_from_gguf(file: &gguf::GgufFile) -> Vec<(String, String)> {
             }
         })
         .collect();
-    with_builtins(&mut list);
+    let arch = file.get_str("general.architecture").unwrap_or("");
+    with_builtins(&mut list, builtin_prompts_for(arch));
     list
 }
 
-/// Appends every built-in prompt whose name `list` does not define.
-fn with_builtins(list: &mut Vec<(String, String)>) {
-    for (name, text) in builtin_prompts() {
+/// Appends every prompt of `builtins` whose name `list` does not define.
+fn with_builtins(list: &mut Vec<(String, String)>, builtins: &[(&str, &str)]) {
+    for (name, text) in builtins {
         if !list.iter().any(|(n, _)| same_name(n, name)) {
             list.push((name.to_string(), text.to_string()));
         }
@@ -76,6 +97,11 @@ pub fn prompt_prefix(
 ) -> Result<String, TokenizerError> {
     match (name, title) {
         (None, None) => Ok(String::new()),
+        // A model without prompts (resolve_prompt would fall back to EmbeddingGemma's).
+        (name, _) if prompts.is_empty() => Err(TokenizerError::UnknownPrompt {
+            name: name.unwrap_or(DOCUMENT).to_string(),
+            known: "none (this model has no prompts)".to_string(),
+        }),
         (None, Some(title)) => resolve_prompt(prompts, DOCUMENT, Some(title)),
         (Some(name), title) => resolve_prompt(prompts, name, title),
     }
@@ -189,7 +215,7 @@ mod tests {
             ("Query".to_string(), "mine: ".to_string()),
             ("extra".to_string(), "x: ".to_string()),
         ];
-        with_builtins(&mut list);
+        with_builtins(&mut list, builtin_prompts());
         // The file's own text wins; no duplicate `query`; the task prompts are there.
         assert_eq!(resolve_prompt(&list, "query", None).unwrap(), "mine: ");
         assert_eq!(

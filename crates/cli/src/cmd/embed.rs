@@ -38,9 +38,14 @@ pub struct Args {
     /// Compute threads (0 = all cores; more than the cores is capped, with a warning).
     #[arg(long, short, default_value_t = 0)]
     pub threads: usize,
-    /// Fail inputs longer than the model's context (2048 tokens) instead of truncating them.
+    /// Fail inputs longer than the token limit (--max-tokens) instead of truncating them.
     #[arg(long)]
     pub no_truncate: bool,
+    /// Most tokens per input, special tokens and prompt included (default: the model's
+    /// sentence-transformers max_seq_length recorded by `ggufembed convert`, else its context
+    /// length; at most the context length).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     /// Return raw (not L2-normalized) vectors.
     #[arg(long)]
     pub no_normalize: bool,
@@ -55,6 +60,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let opts = EmbedderOptions {
         threads: args.threads,
         allow_missing_head: args.allow_missing_head,
+        max_tokens: args.max_tokens,
+        ..EmbedderOptions::default()
     };
     let mut embedder = crate::model_path::open_embedder(&path, &opts)?;
 

@@ -62,6 +62,11 @@ pub struct Args {
     /// Serve a GGUF without the dense head (its vectors are not the real model's).
     #[arg(long)]
     allow_missing_head: bool,
+    /// Most tokens per input, special tokens and prompt included (default: the model's
+    /// sentence-transformers max_seq_length recorded by `ggufembed convert`, else its context
+    /// length; at most the context length). Reported as `max_input_length` by /info.
+    #[arg(long)]
+    max_tokens: Option<usize>,
     #[command(flatten)]
     conn: ConnLimits,
 }
@@ -185,6 +190,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let opts = EmbedderOptions {
         threads: args.threads,
         allow_missing_head: args.allow_missing_head,
+        max_tokens: args.max_tokens,
+        ..EmbedderOptions::default()
     };
     let batch_tokens = config.batch_tokens;
     let loader = move || {

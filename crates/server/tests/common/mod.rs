@@ -224,6 +224,8 @@ impl Backend for FakeBackend {
             dims: FAKE_DIMS,
             supported_dims: vec![8, 4],
             n_ctx: self.n_ctx,
+            context_length: self.n_ctx,
+            pooling: "mean".into(),
             n_vocab: FAKE_VOCAB,
             quantization: "F32".into(),
             weight_mix: "F32: F32×3".into(),

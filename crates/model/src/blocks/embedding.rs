@@ -1,9 +1,9 @@
 //! The token embedding table `token_embd` [n_embd, n_vocab]. It stays in the file (214 MB as
 //! Q8_0): a lookup reads and dequantizes only the rows the batch needs.
 
+use super::load::{tensor, weight_type};
 use crate::error::ModelError;
 use crate::tensor_file::TensorFile;
-use crate::weights::{tensor, weight_type};
 use gguf::GgufFile;
 use kernels::WeightType;
 

@@ -1,7 +1,47 @@
-//! Mean pooling: one vector per sequence, the average of all its token vectors (prompt, BOS and
-//! EOS included), as sentence-transformers' `Pooling(mean)` does without padding.
+//! Pooling: one vector per sequence from its token vectors, as sentence-transformers' `Pooling`
+//! module does without padding: the mean of all tokens (prompt, BOS/[CLS] and EOS/[SEP]
+//! included), or the first token ([CLS]).
 
 use std::ops::Range;
+
+/// How token vectors become one vector (GGUF `<arch>.pooling_type`: 1 = mean, 2 = CLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Cls,
+}
+
+impl Pooling {
+    /// From llama.cpp's `pooling_type` value; `None` for values this engine does not run
+    /// (0 none, 3 last token, 4 rank).
+    pub fn from_gguf(v: u64) -> Option<Pooling> {
+        match v {
+            1 => Some(Pooling::Mean),
+            2 => Some(Pooling::Cls),
+            _ => None,
+        }
+    }
+
+    /// sentence-transformers' name for the mode: "mean" or "cls".
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+        }
+    }
+}
+
+/// out[i] = pooling of x[t] for t in seqs[i].  x: [n_tok, n_embd]   out: [n_seq, n_embd]
+pub fn pool(kind: Pooling, x: &[f32], n_embd: usize, seqs: &[Range<usize>], out: &mut [f32]) {
+    match kind {
+        Pooling::Mean => mean_pool(x, n_embd, seqs, out),
+        Pooling::Cls => {
+            for (seq, o) in seqs.iter().zip(out.chunks_exact_mut(n_embd)) {
+                o.copy_from_slice(&x[seq.start * n_embd..(seq.start + 1) * n_embd]);
+            }
+        }
+    }
+}
 
 /// out[i] = mean of x[t] for t in seqs[i].  x: [n_tok, n_embd]   out: [n_seq, n_embd]
 /// Sums in f64 in token order, so the result depends only on the sequence itself.
@@ -31,6 +71,14 @@ pub fn mean_pool(x: &[f32], n_embd: usize, seqs: &[Range<usize>], out: &mut [f32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cls_takes_each_first_token() {
+        let x = [1.0, 2.0, 3.0, 6.0, -1.0, 0.5];
+        let mut out = [0f32; 4];
+        pool(Pooling::Cls, &x, 2, &[0..2, 2..3], &mut out);
+        assert_eq!(out, [1.0, 2.0, -1.0, 0.5]);
+    }
 
     #[test]
     fn averages_each_sequence_separately() {

@@ -1,0 +1,244 @@
+//! The self-attention sub-block shared by every encoder: fused QKV projection (with optional
+//! biases), optional per-head RMSNorm of q and k, optional NeoX RoPE, bidirectional attention
+//! per sequence (optionally windowed), output projection.
+//!
+//! `cur` in, `cur` out: the output projection's bias (if any) is left to the caller, which
+//! fuses it with the residual add (see [`residual_layer_norm`](super::norm::residual_layer_norm)).
+
+use super::load::{pack, Loader};
+use super::rope::RopeTable;
+use crate::arch::Batch;
+use crate::error::ModelError;
+use crate::profile::OpTimer;
+use crate::scratch::Scratch;
+use kernels::{par_rows, AttnShape, PackedMatrix, Rows, RowsMut, ThreadPool};
+
+/// Tokens per pool task of the split + q/k norm + RoPE step, at least (~0.4 µs per token).
+const QK_ROPE_MIN_ROWS: usize = 6;
+
+/// One layer's attention weights (GGUF names `blk.N.attn_*`).
+pub struct AttnWeights {
+    /// attn_q ‖ attn_k ‖ attn_v (or a stored attn_qkv): n_embd -> n_q + 2·n_kv
+    pub qkv: PackedMatrix,
+    /// [n_q + 2·n_kv] q ‖ k ‖ v biases (BERT)
+    pub qkv_bias: Option<Vec<f32>>,
+    /// [head_dim] attn_q_norm and attn_k_norm, RMSNorm per head (Gemma)
+    pub qk_norm: Option<(Vec<f32>, Vec<f32>)>,
+    /// attn_output: n_q -> n_embd
+    pub output: PackedMatrix,
+    /// [n_embd] attn_output.bias, added by the caller
+    pub output_bias: Option<Vec<f32>>,
+}
+
+/// Widths of the attention of one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnDims {
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+}
+
+impl AttnDims {
+    /// Width of q: all query heads side by side.
+    pub fn n_q(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+    /// Width of k (and of v): all KV heads side by side.
+    pub fn n_kv(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}
+
+/// What one layer's attention does besides softmax(q·kᵀ·scale)·v.
+pub struct AttnOptions<'a> {
+    /// Attend iff |i-j| <= window; `None` = every token of the sequence.
+    pub window: Option<usize>,
+    /// Multiplies q·k before the softmax.
+    pub scale: f32,
+    /// NeoX RoPE on q and k (after their norm).
+    pub rope: Option<&'a RopeTable>,
+    /// eps of the per-head q/k RMSNorm (used when the weights have one).
+    pub qk_norm_eps: f32,
+}
+
+impl AttnWeights {
+    /// Layer `il`'s weights: `attn_qkv` or `attn_q/k/v` (+ biases, fused or separate, when
+    /// present), `attn_q_norm/attn_k_norm` if `qk_norm`, `attn_output` (+ bias when present).
+    pub fn load(
+        l: &Loader,
+        il: usize,
+        d: &AttnDims,
+        qk_norm: bool,
+    ) -> Result<AttnWeights, ModelError> {
+        let n = |t: &str, kind: &str| format!("blk.{il}.{t}.{kind}");
+        let (n_embd, n_q, n_kv) = (d.n_embd, d.n_q(), d.n_kv());
+        let qkv = if l.has(&n("attn_qkv", "weight")) {
+            // Some converters store Q, K and V already fused.
+            pack(&[l.linear(&n("attn_qkv", "weight"), n_embd, n_q + 2 * n_kv)?])?
+        } else {
+            pack(&[
+                l.linear(&n("attn_q", "weight"), n_embd, n_q)?,
+                l.linear(&n("attn_k", "weight"), n_embd, n_kv)?,
+                l.linear(&n("attn_v", "weight"), n_embd, n_kv)?,
+            ])?
+        };
+        let qkv_bias = if l.has(&n("attn_qkv", "bias")) {
+            Some(l.vector(&n("attn_qkv", "bias"), n_q + 2 * n_kv)?)
+        } else {
+            let parts = [("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)];
+            if parts.iter().any(|(t, _)| l.has(&n(t, "bias"))) {
+                // A missing part is a zero bias.
+                let mut b = Vec::with_capacity(n_q + 2 * n_kv);
+                for (t, len) in parts {
+                    match l.opt_vector(&n(t, "bias"), len)? {
+                        Some(v) => b.extend(v),
+                        None => b.extend(std::iter::repeat_n(0.0, len)),
+                    }
+                }
+                Some(b)
+            } else {
+                None
+            }
+        };
+        let qk_norm = if qk_norm {
+            Some((
+                l.vector(&n("attn_q_norm", "weight"), d.head_dim)?,
+                l.vector(&n("attn_k_norm", "weight"), d.head_dim)?,
+            ))
+        } else {
+            None
+        };
+        Ok(AttnWeights {
+            qkv,
+            qkv_bias,
+            qk_norm,
+            output: pack(&[l.linear(&n("attn_output", "weight"), n_q, n_embd)?])?,
+            output_bias: l.opt_vector(&n("attn_output", "bias"), n_embd)?,
+        })
+    }
+
+    pub fn packed_bytes(&self) -> usize {
+        self.qkv.size_bytes() + self.output.size_bytes()
+    }
+}
+
+/// attn_output(attention(q, k, v)) for the input in `s.cur` (token positions in `s.pos`); the
+/// result (without attn_output's bias) replaces `s.cur`.
+#[allow(clippy::too_many_arguments)]
+pub fn self_attention(
+    w: &AttnWeights,
+    d: &AttnDims,
+    opt: &AttnOptions,
+    batch: &Batch,
+    s: &mut Scratch,
+    pool: &ThreadPool,
+    timer: &mut OpTimer,
+) {
+    let n_tok = batch.tokens.len();
+    let (n_embd, n_q, n_kv, hd) = (d.n_embd, d.n_q(), d.n_kv(), d.head_dim);
+    let n_qkv = n_q + 2 * n_kv;
+
+    // [n_tok, n_q + 2·n_kv]: each row is q ‖ k ‖ v
+    let qkv = &mut s.wide[..n_tok * n_qkv];
+    kernels::matmul(
+        &w.qkv,
+        &s.cur[..n_tok * n_embd],
+        n_tok,
+        qkv,
+        &mut s.matmul,
+        pool,
+    );
+    timer.lap("attn_qkv");
+
+    // Split into q [n_tok, n_q], k [n_tok, n_kv], v [n_tok, n_kv] (+ biases); then per head:
+    // q = rope(rms_norm(q) · attn_q_norm), k = rope(rms_norm(k) · attn_k_norm), each step
+    // only when the model has it.
+    let (q, k, v) = (
+        &mut s.q[..n_tok * n_q],
+        &mut s.k[..n_tok * n_kv],
+        &mut s.v[..n_tok * n_kv],
+    );
+    let bufs = (
+        Rows::new(qkv, n_qkv),
+        Rows::new(&s.pos[..n_tok], 1),
+        RowsMut::new(q, n_q),
+        RowsMut::new(k, n_kv),
+        RowsMut::new(v, n_kv),
+    );
+    par_rows(
+        pool,
+        n_tok,
+        QK_ROPE_MIN_ROWS,
+        bufs,
+        |_, (qkv, pos, q, k, v)| {
+            for (t, &pos) in pos.iter().enumerate() {
+                let row = &qkv[t * n_qkv..(t + 1) * n_qkv];
+                let (q_t, k_t, v_t) = (
+                    &mut q[t * n_q..(t + 1) * n_q],
+                    &mut k[t * n_kv..(t + 1) * n_kv],
+                    &mut v[t * n_kv..(t + 1) * n_kv],
+                );
+                q_t.copy_from_slice(&row[..n_q]);
+                k_t.copy_from_slice(&row[n_q..n_q + n_kv]);
+                v_t.copy_from_slice(&row[n_q + n_kv..]);
+                if let Some(b) = &w.qkv_bias {
+                    kernels::add_inplace(q_t, &b[..n_q]);
+                    kernels::add_inplace(k_t, &b[n_q..n_q + n_kv]);
+                    kernels::add_inplace(v_t, &b[n_q + n_kv..]);
+                }
+                let rope = opt.rope.map(|r| r.at(pos as usize));
+                let norms = w.qk_norm.as_ref().map(|(qn, kn)| (qn, kn));
+                for head in q_t.chunks_exact_mut(hd) {
+                    if let Some((qn, _)) = norms {
+                        kernels::rms_norm_inplace(head, qn, opt.qk_norm_eps);
+                    }
+                    if let Some((cos, sin)) = rope {
+                        kernels::rope_neox(head, cos, sin);
+                    }
+                }
+                for head in k_t.chunks_exact_mut(hd) {
+                    if let Some((_, kn)) = norms {
+                        kernels::rms_norm_inplace(head, kn, opt.qk_norm_eps);
+                    }
+                    if let Some((cos, sin)) = rope {
+                        kernels::rope_neox(head, cos, sin);
+                    }
+                }
+            }
+        },
+    );
+    timer.lap("q_norm+k_norm+rope");
+
+    // softmax(q·kᵀ · scale) · v within each sequence                      [n_tok, n_q]
+    let shape = AttnShape {
+        n_tok,
+        n_head: d.n_head,
+        n_head_kv: d.n_head_kv,
+        head_dim: hd,
+        window: opt.window,
+        scale: opt.scale,
+    };
+    kernels::attention_seqs(
+        q,
+        k,
+        v,
+        &mut s.attn[..n_tok * n_q],
+        batch.seqs,
+        &shape,
+        &mut s.attention,
+        pool,
+    );
+    timer.lap("attention");
+
+    // attn_output: [n_tok, n_q] -> [n_tok, n_embd]
+    kernels::matmul(
+        &w.output,
+        &s.attn[..n_tok * n_q],
+        n_tok,
+        &mut s.cur[..n_tok * n_embd],
+        &mut s.matmul,
+        pool,
+    );
+    timer.lap("attn_output");
+}
