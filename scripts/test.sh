@@ -26,3 +26,15 @@ python3 -m pip install -q gguf numpy
 # The official OpenAI Python client, driven against `ggufembed serve` by the server's tests.
 python3 -m pip install -q openai
 cargo test --workspace
+
+# The Python package (crates/python): a venv at target/venv with the pinned test dependencies,
+# the extension built and installed from the checkout, then its pytest suite (bit-equality with
+# `ggufembed embed`, precisions, errors, threads, pickling, LangChain, LlamaIndex, Ray Data).
+venv="${CARGO_TARGET_DIR:-target}/venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+venv="$(cd "$venv" && pwd)"
+"$venv/bin/python" -m pip install -q -r crates/python/requirements-test.txt
+# maturin (the build backend, from the venv: no build isolation) is found on PATH.
+PATH="$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isolation --no-deps \
+  --force-reinstall ./crates/python
+GGUFEMBED_BIN="$bin" "$venv/bin/python" -m pytest -q crates/python/tests
