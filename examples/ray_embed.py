@@ -76,10 +76,12 @@ def embed_corpus(
     ``cpus_per_actor`` CPUs each (threads = CPUs), writes Parquet to ``dst``."""
     import ray
 
+    # Reading and writing are light I/O tasks that reserve no CPU: every CPU goes to the actors,
+    # and the reads still get scheduled while the actors hold all of them.
     if src.endswith((".jsonl", ".json", ".ndjson")):
-        ds = ray.data.read_json(src)
+        ds = ray.data.read_json(src, num_cpus=0)
     else:
-        ds = ray.data.read_parquet(src)
+        ds = ray.data.read_parquet(src, num_cpus=0)
     ds = ds.map_batches(
         EmbedBatch,
         fn_constructor_kwargs=dict(
@@ -91,7 +93,7 @@ def embed_corpus(
         compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_cpus=cpus_per_actor,
     )
-    ds.write_parquet(dst)
+    ds.write_parquet(dst, ray_remote_args={"num_cpus": 0})
 
 
 def main(argv: Optional[list] = None) -> Dict[str, Any]:
