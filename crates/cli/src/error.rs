@@ -28,10 +28,8 @@ pub enum CliError {
     Serve(#[from] server::ServerError),
     #[error("{0}")]
     Model(#[from] model::ModelError),
-    /// Opening a model file failed (`path` names it).
-    #[error("{path}: {source}")]
-    ModelOpen {
-        path: String,
-        source: model::ModelError,
-    },
+    /// A file (model or input) that cannot be used: `path` names it, `reason` says what is
+    /// wrong (built by `model_path::file_error`, the same wording in every command).
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
 }

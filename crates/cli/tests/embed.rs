@@ -109,9 +109,15 @@ fn bad_lines_are_reported_and_the_job_goes_on() {
         stderr.contains("mixed.jsonl:4:") && stderr.contains("no-such-prompt"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("3 of 5 inputs failed (see the messages above); the other 2 were embedded"),
+        "{stderr}"
+    );
     let rows = jsonl(&out);
     let ids: Vec<&Value> = rows.iter().map(|r| &r["id"]).collect();
     assert_eq!(ids, [&Value::from("a"), &Value::from("z")]);
+    let lines: Vec<&Value> = rows.iter().map(|r| &r["line"]).collect();
+    assert_eq!(lines, [&Value::from(1), &Value::from(5)]);
 
     // Without --no-truncate the long line is embedded, truncated to the context.
     let out = embed(&["--input", path.to_str().unwrap()], None);
@@ -123,7 +129,7 @@ fn bad_lines_are_reported_and_the_job_goes_on() {
 
 #[test]
 fn stdin_args_dims_and_formats() {
-    // stdin lines, ids = line numbers, Matryoshka dims renormalized.
+    // stdin lines: no ids (null), line numbers; Matryoshka dims renormalized.
     let out = embed(&["--dims", "128"], Some("alpha\nbeta\n"));
     assert!(
         out.status.success(),
@@ -132,7 +138,8 @@ fn stdin_args_dims_and_formats() {
     );
     let rows = jsonl(&out);
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[1]["id"], Value::from(2));
+    assert_eq!(rows[1]["id"], Value::Null);
+    assert_eq!(rows[1]["line"], Value::from(2));
     let v = vector(&rows[0]);
     assert_eq!(v.len(), 128);
     let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -156,10 +163,11 @@ fn stdin_args_dims_and_formats() {
     assert!(lines
         .next()
         .unwrap()
-        .starts_with("id,n_tokens,truncated,e0,e1"));
+        .starts_with("id,line,n_tokens,truncated,e0,e1"));
     let fields: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(fields.len(), 3 + 128);
-    let csv_v: Vec<f32> = fields[3..].iter().map(|f| f.parse().unwrap()).collect();
+    assert_eq!(fields.len(), 4 + 128);
+    assert_eq!(fields[..2], ["", "1"]);
+    let csv_v: Vec<f32> = fields[4..].iter().map(|f| f.parse().unwrap()).collect();
     assert_eq!(csv_v, v);
 
     // npy to a file (header patched in place) and to stdout (spooled) are identical.

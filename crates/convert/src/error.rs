@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    #[error("{}: not found: {what}. Expected a sentence-transformers EmbeddingGemma directory (google/embeddinggemma-300m layout); `ggufembed pull --source-dir` fetches one", path.display())]
+    #[error("{}: not found: {what}. Expected a sentence-transformers model directory (EmbeddingGemma or BERT layout); `ggufembed pull --source-dir [NAME]` fetches one", path.display())]
     MissingFile { path: PathBuf, what: &'static str },
 
     #[error("{}: {source}", path.display())]
@@ -29,14 +29,23 @@ pub enum ConvertError {
         problem: String,
     },
 
-    #[error("{}: architecture {found} is not supported; only EmbeddingGemma (`Gemma3TextModel`) can be converted", path.display())]
-    UnsupportedArchitecture { path: PathBuf, found: String },
+    #[error("{}: architecture {found} is not supported; supported: {supported}", path.display())]
+    UnsupportedArchitecture {
+        path: PathBuf,
+        found: String,
+        /// The supported `architectures` values, with their family names.
+        supported: String,
+    },
 
     #[error("{}: corrupt safetensors file: {problem}", path.display())]
     Safetensors { path: PathBuf, problem: String },
 
-    #[error("{}: unexpected tensor `{name}` (not part of EmbeddingGemma)", path.display())]
-    UnknownTensor { path: PathBuf, name: String },
+    #[error("{}: unexpected tensor `{name}` (not part of a `{arch}` model)", path.display())]
+    UnknownTensor {
+        path: PathBuf,
+        name: String,
+        arch: &'static str,
+    },
 
     #[error("{}: tensor `{name}` is missing", path.display())]
     MissingTensor { path: PathBuf, name: String },
@@ -56,7 +65,7 @@ pub enum ConvertError {
         dtype: String,
     },
 
-    #[error("{}: not a valid SentencePiece model: {problem}", path.display())]
+    #[error("{}: invalid tokenizer: {problem}", path.display())]
     Tokenizer { path: PathBuf, problem: String },
 
     #[error("writing {}: {source}", path.display())]
@@ -68,6 +77,18 @@ pub enum ConvertError {
 
     #[error("unknown output type `{0}`: use f32, f16, bf16 or q8_0")]
     BadOutType(String),
+
+    #[error("unknown quantization type `{name}`; known types: {known}")]
+    UnknownQuantType { name: String, known: String },
+
+    #[error("{}: tensor `{tensor}` is already {ggml_type}; {target} needs F32, F16 or BF16 input \
+             (re-quantizing quantized weights loses accuracy; quantize from the F32 conversion)", path.display())]
+    AlreadyQuantized {
+        path: PathBuf,
+        tensor: String,
+        ggml_type: &'static str,
+        target: &'static str,
+    },
 }
 
 impl From<gguf::GgufError> for ConvertError {
@@ -95,6 +116,26 @@ impl ConvertError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ConvertError {
         let path = path.into();
         move |source| ConvertError::Io { path, source }
+    }
+
+    pub(crate) fn unsupported(path: impl Into<PathBuf>, found: &str) -> ConvertError {
+        ConvertError::UnsupportedArchitecture {
+            path: path.into(),
+            found: found.to_string(),
+            supported: crate::family::supported_list(),
+        }
+    }
+
+    pub(crate) fn unknown_tensor(
+        path: impl Into<PathBuf>,
+        name: &str,
+        arch: &'static str,
+    ) -> ConvertError {
+        ConvertError::UnknownTensor {
+            path: path.into(),
+            name: name.to_string(),
+            arch,
+        }
     }
 
     pub(crate) fn bad_config(

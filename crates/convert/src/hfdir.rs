@@ -1,124 +1,54 @@
-//! The Hugging Face sentence-transformers directory: which files must be there, and the
-//! hyper-parameters, dense head, pooling, prompts and model-card fields read from its JSON files.
+//! What every sentence-transformers directory has in common, whatever the model family:
+//! required files, config.json and its `architectures` entry, the module list (modules.json)
+//! and pooling, the model card and generation config that feed `general.*`, and gguf-py's
+//! reading of `_name_or_path` into `general.name` / `general.organization`.
 
-use crate::json::{read_json, read_json_opt, read_text, Obj, OrderedStrMap};
+use crate::json::{read_json, read_json_opt, read_text, OrderedStrMap};
 use crate::model_card::ModelCard;
 use crate::ConvertError;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The only Hugging Face architecture this converter handles.
-pub const HF_ARCH: &str = "Gemma3TextModel";
-
-/// Hyper-parameters from config.json, with the defaults llama.cpp's Gemma3 converter applies.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HParams {
-    pub block_count: u32,
-    pub context_length: u32,
-    pub n_embd: u32,
-    pub n_ff: u32,
-    pub n_head: u32,
-    pub n_head_kv: u32,
-    pub head_dim: u32,
-    pub rms_eps: f64,
-    /// RoPE base of the global layers.
-    pub rope_freq_base: f64,
-    /// RoPE base of the sliding-window layers, if the config has one.
-    pub rope_freq_base_swa: Option<f64>,
-    /// `sliding_window` exactly as in config.json (not transformers' adjusted value).
-    pub sliding_window: u32,
-    /// `vocab_size`, if given (else the tokenizer's size is used).
-    pub vocab_size: Option<u32>,
-    pub final_logit_softcapping: Option<f64>,
-    /// `Some(false)` when config.json says `is_causal: false`.
-    pub is_causal: Option<bool>,
-}
-
-/// One sentence-transformers Dense module (`2_Dense`, `3_Dense`): a bias-free linear layer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DenseModule {
-    /// Folder name as listed in modules.json.
-    pub dir: String,
-    /// GGUF name prefix: `dense_2` for `2_Dense`, else `dense_3` (as llama.cpp names them).
-    pub prefix: &'static str,
-    pub in_features: u32,
-    pub out_features: u32,
-    pub weights: PathBuf,
-}
-
-/// Everything the converter reads from the directory except tensor data and the vocabulary.
+/// The parts of a model directory that every family reads the same way.
 #[derive(Debug, Clone)]
-pub struct HfDir {
+pub struct SourceDir {
     pub root: PathBuf,
-    pub hp: HParams,
-    pub dense: Vec<DenseModule>,
-    /// GGUF pooling type (1 = mean, 2 = cls, 3 = last) from the Pooling module.
-    pub pooling_type: Option<u32>,
-    /// sentence-transformers prompts (name, text), in file order.
-    pub prompts: Vec<(String, String)>,
+    /// `<root>/config.json` and its parsed contents.
+    pub config_path: PathBuf,
+    pub config: Value,
+    /// config.json's `architectures[0]`, e.g. `BertModel`.
+    pub hf_arch: String,
     /// generation_config.json, if present and valid.
     pub generation: Option<Value>,
     pub card: ModelCard,
 }
 
-impl HfDir {
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-
-    pub fn weights(&self) -> PathBuf {
-        self.path("model.safetensors")
-    }
-
-    pub fn tokenizer_model(&self) -> PathBuf {
-        self.path("tokenizer.model")
-    }
-
-    /// Reads and checks the directory's JSON files; fails on the first missing or bad one.
-    pub fn open(root: &Path) -> Result<HfDir, ConvertError> {
+impl SourceDir {
+    /// Checks that `root` is a directory, reads config.json (which must name an architecture),
+    /// the optional generation config and the model card (README.md front matter).
+    pub fn open(root: &Path) -> Result<SourceDir, ConvertError> {
         if !root.is_dir() {
             return Err(ConvertError::MissingFile {
                 path: root.to_path_buf(),
                 what: "the model directory",
             });
         }
-        for (rel, what) in [
-            ("model.safetensors", "the transformer weights"),
-            ("tokenizer.model", "the SentencePiece tokenizer"),
-        ] {
-            let p = root.join(rel);
-            if !p.is_file() {
-                return Err(ConvertError::MissingFile { path: p, what });
-            }
-        }
         let config_path = root.join("config.json");
         let config: Value = read_json(&config_path, "the model config")?;
-        let hp = read_hparams(&config_path, &config)?;
-
-        let modules_path = root.join("modules.json");
-        let modules: Value = read_json(&modules_path, "the sentence-transformers module list")?;
-        let (dense, pooling_dir) = read_modules(root, &modules_path, &modules)?;
-        let pooling_type = match pooling_dir {
-            Some(dir) => Some(read_pooling(&root.join(dir).join("config.json"))?),
-            None => None,
-        };
-
-        let st_path = root.join("config_sentence_transformers.json");
-        let st: Value = read_json(&st_path, "the sentence-transformers config (prompts)")?;
-        let prompts = match st.get("prompts").filter(|v| !v.is_null()) {
-            None => Vec::new(),
-            Some(v) => {
-                let map: OrderedStrMap = serde_json::from_value(v.clone()).map_err(|e| {
-                    ConvertError::bad_config(
-                        &st_path,
-                        "prompts",
-                        format!("expected an object of strings: {e}"),
-                    )
-                })?;
-                map.0
+        let hf_arch = match config
+            .get("architectures")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+        {
+            Some(a) => a.to_string(),
+            None => {
+                return Err(ConvertError::unsupported(
+                    &config_path,
+                    "(no `architectures` entry)",
+                ))
             }
         };
-
         // Optional files. generation_config.json is ignored when invalid, as llama.cpp does.
         let generation = read_json_opt::<Value>(&root.join("generation_config.json"))
             .ok()
@@ -129,141 +59,126 @@ impl HfDir {
         } else {
             ModelCard::default()
         };
-
-        Ok(HfDir {
+        Ok(SourceDir {
             root: root.to_path_buf(),
-            hp,
-            dense,
-            pooling_type,
-            prompts,
+            config_path,
+            config,
+            hf_arch,
             generation,
             card,
         })
     }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Fails with `MissingFile` on the first of `files` (relative path, what it is) absent.
+    pub fn require(&self, files: &[(&str, &'static str)]) -> Result<(), ConvertError> {
+        for (rel, what) in files {
+            let p = self.path(rel);
+            if !p.is_file() {
+                return Err(ConvertError::MissingFile { path: p, what });
+            }
+        }
+        Ok(())
+    }
+
+    /// `general.name` and `general.organization` as gguf-py's metadata heuristics derive them:
+    /// from config.json's `_name_or_path` when it looks like a Hub id (`org/name`, at most one
+    /// `/`), title-cased (`nreimers/MiniLM-L6-H384-uncased` -> "MiniLM L6 H384 Uncased",
+    /// "Nreimers"); else the directory's name. gguf-py also guesses basename, version and
+    /// fine-tune labels from these names; we do not (they are informational only).
+    pub fn name_and_org(&self) -> (String, Option<String>) {
+        let hub_id = self
+            .config
+            .get("_name_or_path")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.matches('/').count() <= 1);
+        if let Some(id) = hub_id {
+            if id.contains(' ') {
+                return (id_to_title(id), None);
+            }
+            let (org, name) = match id.split_once('/') {
+                Some((o, n)) => (Some(o).filter(|o| !o.is_empty() && !o.starts_with('.')), n),
+                None => (None, id),
+            };
+            if !name.is_empty() {
+                return (id_to_title(name), org.map(id_to_title));
+            }
+        }
+        let dir_name = self
+            .root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| self.hf_arch.clone());
+        (dir_name, None)
+    }
 }
 
-fn read_hparams(path: &Path, config: &Value) -> Result<HParams, ConvertError> {
-    let c = Obj::new(path, config)?;
-    let arch = c
-        .get("architectures")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .and_then(Value::as_str);
-    match arch {
-        Some(HF_ARCH) => {}
-        Some(other) => {
-            return Err(ConvertError::UnsupportedArchitecture {
-                path: path.to_path_buf(),
-                found: format!("`{other}`"),
-            })
-        }
-        None => {
-            return Err(ConvertError::UnsupportedArchitecture {
-                path: path.to_path_buf(),
-                found: "(no `architectures` entry)".into(),
-            })
-        }
-    }
-    if c.get("attn_logit_softcapping").is_some() {
-        return Err(ConvertError::bad_config(
-            path,
-            "attn_logit_softcapping",
-            "Gemma 3 has no attention logit soft-capping; expected null",
-        ));
-    }
-
-    // rope_parameters (newer transformers) or rope_scaling (older) may hold per-layer-type bases.
-    let rope = c
-        .opt_obj("rope_parameters")
-        .or_else(|| c.opt_obj("rope_scaling"));
-    let rope_theta_in = |section: &str| -> Option<f64> {
-        rope.and_then(|r| r.get(section))
-            .and_then(|s| s.get("rope_theta"))
-            .and_then(Value::as_f64)
-    };
-    if let Some(kind) = rope
-        .and_then(|r| {
-            r.get("full_attention")
-                .and_then(Value::as_object)
-                .or(Some(r))
+/// gguf-py's `Metadata.id_to_title`: `-` becomes a space and all-lowercase words are
+/// title-cased, except version-like words (`v1.5`) and words starting with a digit.
+pub fn id_to_title(id: &str) -> String {
+    let words: Vec<String> = id
+        .trim()
+        .replace('-', " ")
+        .split_whitespace()
+        .map(|w| {
+            let has_cased = w.chars().any(|c| c.is_lowercase() || c.is_uppercase());
+            let is_lower = has_cased && !w.chars().any(char::is_uppercase);
+            let versionish = w.starts_with(|c: char| c.is_ascii_digit())
+                || (w.starts_with('v')
+                    && w.len() > 1
+                    && w[1..]
+                        .split('.')
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
+            if is_lower && !versionish {
+                title_case(w)
+            } else {
+                w.to_string()
+            }
         })
-        .and_then(|r| r.get("rope_type").or_else(|| r.get("type")))
-        .and_then(Value::as_str)
-    {
-        if kind != "default" {
-            return Err(ConvertError::bad_config(
-                path,
-                "rope_scaling",
-                format!("RoPE scaling `{kind}` is not supported (EmbeddingGemma uses none)"),
-            ));
-        }
-    }
-    let rope_freq_base = match rope_theta_in("full_attention") {
-        Some(t) => t,
-        None => match rope
-            .and_then(|r| r.get("rope_theta"))
-            .and_then(Value::as_f64)
-        {
-            Some(t) => t,
-            None => c.f64_or("rope_theta", Some(1_000_000.0))?,
-        },
-    };
-    let rope_freq_base_swa = match rope_theta_in("sliding_attention") {
-        Some(t) => Some(t),
-        None => c.opt_f64("rope_local_base_freq")?,
-    };
-
-    let sliding_window = c.dim("sliding_window", None).map_err(|_| {
-        ConvertError::bad_config(
-            path,
-            "sliding_window",
-            "missing or not a positive integer; EmbeddingGemma needs it",
-        )
-    })?;
-    let vocab_size = match c.get("vocab_size") {
-        None => None,
-        Some(_) => Some(c.dim("vocab_size", None)?),
-    };
-    let is_causal = match c.get("is_causal") {
-        None => None,
-        Some(v) => Some(v.as_bool().ok_or_else(|| {
-            ConvertError::bad_config(
-                path,
-                "is_causal",
-                format!("expected true or false, got {v}"),
-            )
-        })?),
-    };
-
-    Ok(HParams {
-        block_count: c.dim("num_hidden_layers", None)?,
-        context_length: c.dim("max_position_embeddings", Some(131_072))?,
-        n_embd: c.dim("hidden_size", None)?,
-        n_ff: c.dim("intermediate_size", None)?,
-        n_head: c.dim("num_attention_heads", Some(8))?,
-        n_head_kv: c.dim("num_key_value_heads", Some(4))?,
-        head_dim: c.dim("head_dim", Some(256))?,
-        rms_eps: c.f64_or("rms_norm_eps", Some(1e-6))?,
-        rope_freq_base,
-        rope_freq_base_swa,
-        sliding_window,
-        vocab_size,
-        final_logit_softcapping: c.opt_f64("final_logit_softcapping")?.filter(|v| *v != 0.0),
-        is_causal,
-    })
+        .collect();
+    words.join(" ")
 }
 
-/// Returns the Dense modules (in modules.json order) and the Pooling module's folder, if any.
-fn read_modules(
-    root: &Path,
-    path: &Path,
-    modules: &Value,
-) -> Result<(Vec<DenseModule>, Option<String>), ConvertError> {
+/// Python's `str.title()`: upper-case the first letter of each run of letters, lower the rest.
+fn title_case(w: &str) -> String {
+    let mut out = String::with_capacity(w.len());
+    let mut prev_letter = false;
+    for c in w.chars() {
+        if c.is_alphabetic() {
+            if prev_letter {
+                out.extend(c.to_lowercase());
+            } else {
+                out.extend(c.to_uppercase());
+            }
+            prev_letter = true;
+        } else {
+            out.push(c);
+            prev_letter = false;
+        }
+    }
+    out
+}
+
+/// One entry of modules.json.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Module {
+    /// e.g. `sentence_transformers.models.Pooling`.
+    pub ty: String,
+    /// Folder relative to the model directory (empty for the Transformer module).
+    pub dir: String,
+}
+
+/// Reads modules.json (`what` says why it is needed, for the missing-file error).
+pub fn read_modules(path: &Path, what: &'static str) -> Result<Vec<Module>, ConvertError> {
+    let modules: Value = read_json(path, what)?;
     let list = modules.as_array().ok_or_else(|| {
         ConvertError::bad_config(path, "(top level)", "expected a list of modules")
     })?;
-    let mut dense = Vec::new();
-    let mut pooling = None;
+    let mut out = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
         let key = format!("[{i}]");
         let ty = m.get("type").and_then(Value::as_str).ok_or_else(|| {
@@ -272,52 +187,21 @@ fn read_modules(
         let dir = m.get("path").and_then(Value::as_str).ok_or_else(|| {
             ConvertError::bad_config(path, format!("{key}.path"), "missing or not a string")
         })?;
-        if ty.ends_with("Pooling") && pooling.is_none() {
-            pooling = Some(dir.to_string());
-        }
-        if !ty.ends_with("Dense") {
-            continue;
-        }
-        let weights = root.join(dir).join("model.safetensors");
-        if !weights.is_file() {
-            return Err(ConvertError::MissingFile {
-                path: weights,
-                what: "the Dense module's weights listed in modules.json",
-            });
-        }
-        let cfg_path = root.join(dir).join("config.json");
-        let cfg: Value = read_json(&cfg_path, "the Dense module's config")?;
-        let c = Obj::new(&cfg_path, &cfg)?;
-        if c.get("bias").and_then(Value::as_bool) == Some(true) {
-            return Err(ConvertError::bad_config(
-                &cfg_path,
-                "bias",
-                "Dense layers with a bias are not supported (EmbeddingGemma's have none)",
-            ));
-        }
-        dense.push(DenseModule {
+        out.push(Module {
+            ty: ty.to_string(),
             dir: dir.to_string(),
-            prefix: if dir == "2_Dense" {
-                "dense_2"
-            } else {
-                "dense_3"
-            },
-            in_features: c.dim("in_features", None)?,
-            out_features: c.dim("out_features", None)?,
-            weights,
         });
     }
-    let dirs: Vec<&str> = dense.iter().map(|d| d.dir.as_str()).collect();
-    if dirs != ["2_Dense", "3_Dense"] {
-        return Err(ConvertError::bad_config(
-            path,
-            "Dense modules",
-            format!(
-                "expected the two Dense modules 2_Dense and 3_Dense (EmbeddingGemma's projection head), found {dirs:?}"
-            ),
-        ));
+    Ok(out)
+}
+
+/// GGUF pooling type (1 = mean, 2 = cls, 3 = last) of the first Pooling module, if any
+/// (llama.cpp's `_try_set_pooling_type`).
+pub fn pooling_type(root: &Path, modules: &[Module]) -> Result<Option<u32>, ConvertError> {
+    match modules.iter().find(|m| m.ty.ends_with("Pooling")) {
+        Some(m) => read_pooling(&root.join(&m.dir).join("config.json")).map(Some),
+        None => Ok(None),
     }
-    Ok((dense, pooling))
 }
 
 fn read_pooling(path: &Path) -> Result<u32, ConvertError> {
@@ -340,5 +224,59 @@ fn read_pooling(path: &Path) -> Result<u32, ConvertError> {
                 "only mean, cls and last-token pooling are supported",
             )),
         }
+    }
+}
+
+/// sentence-transformers prompts (name, text) in file order, from
+/// config_sentence_transformers.json (`required`: whether a missing file is an error).
+pub fn read_prompts(root: &Path, required: bool) -> Result<Vec<(String, String)>, ConvertError> {
+    let path = root.join("config_sentence_transformers.json");
+    if !required && !path.exists() {
+        return Ok(Vec::new());
+    }
+    let st: Value = read_json(&path, "the sentence-transformers config (prompts)")?;
+    match st.get("prompts").filter(|v| !v.is_null()) {
+        None => Ok(Vec::new()),
+        Some(v) => {
+            let map: OrderedStrMap = serde_json::from_value(v.clone()).map_err(|e| {
+                ConvertError::bad_config(
+                    &path,
+                    "prompts",
+                    format!("expected an object of strings: {e}"),
+                )
+            })?;
+            Ok(map.0)
+        }
+    }
+}
+
+/// sentence-transformers' `max_seq_length` from sentence_bert_config.json, if the file exists
+/// and sets it (a present but invalid value is an error).
+pub fn read_max_seq_length(root: &Path) -> Result<Option<u32>, ConvertError> {
+    let path = root.join("sentence_bert_config.json");
+    let Some(v) = read_json_opt::<Value>(&path)? else {
+        return Ok(None);
+    };
+    let c = crate::json::Obj::new(&path, &v)?;
+    match c.get("max_seq_length") {
+        None => Ok(None),
+        Some(_) => c.dim("max_seq_length", None).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_follow_gguf_py() {
+        assert_eq!(
+            id_to_title("MiniLM-L6-H384-uncased"),
+            "MiniLM L6 H384 Uncased"
+        );
+        assert_eq!(id_to_title("nreimers"), "Nreimers");
+        assert_eq!(id_to_title("model_download"), "Model_Download");
+        assert_eq!(id_to_title("bge-small-en-v1.5"), "Bge Small En v1.5");
+        assert_eq!(id_to_title("BAAI"), "BAAI");
     }
 }

@@ -1,8 +1,10 @@
-//! Hugging Face EmbeddingGemma directory -> GGUF, identical to llama.cpp's
-//! `convert_hf_to_gguf.py --sentence-transformers-dense-modules`: same tensor names, shapes,
-//! types and data (bit-exact Q8_0 / F16 / BF16 rounding), same `gemma-embedding.*` and
-//! `tokenizer.ggml.*` metadata; plus the sentence-transformers prompts under
-//! `ggufembed.prompt.<name>`.
+//! Hugging Face sentence-transformers directory -> GGUF, identical to llama.cpp's
+//! `convert_hf_to_gguf.py` (with `--sentence-transformers-dense-modules` for EmbeddingGemma):
+//! same tensor names, shapes, types and data (bit-exact Q8_0 / F16 / BF16 rounding), same
+//! `<arch>.*` and `tokenizer.ggml.*` metadata. Families ([`family::FAMILIES`]):
+//! EmbeddingGemma (`Gemma3TextModel` -> `gemma-embedding`) and BERT (`BertModel` -> `bert`).
+//! Added for ggufembed (ignored by llama.cpp): the sentence-transformers prompts under
+//! `ggufembed.prompt.<name>` and `max_seq_length` as `ggufembed.max_seq_length` (u32).
 //!
 //! The conversion streams: tensors are produced one at a time from bounded windows of the
 //! memory-mapped safetensors files, so peak memory is about one output tensor plus one window.
@@ -14,19 +16,23 @@
 //! ```
 
 mod error;
+pub mod family;
+pub mod ggml_quants;
 pub mod hfdir;
 mod json;
 pub mod metadata;
 pub mod model_card;
 pub mod progress;
 pub mod quant;
+pub mod quantize;
 pub mod spm_proto;
 pub mod st;
 pub mod tensors;
 pub mod vocab;
 
 pub use error::ConvertError;
-pub use metadata::{ARCH, PROMPT_KEY_PREFIX};
+pub use family::gemma::ARCH;
+pub use metadata::{MAX_SEQ_LENGTH_KEY, PROMPT_KEY_PREFIX};
 pub use progress::{NoProgress, Progress, StderrProgress};
 
 use gguf::GgufWriter;
@@ -77,7 +83,8 @@ impl std::str::FromStr for OutType {
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
     pub out_type: OutType,
-    /// `general.name`; default: the directory's name.
+    /// `general.name`; default: config.json's `_name_or_path` (title-cased, as gguf-py does),
+    /// else the directory's name.
     pub name: Option<String>,
 }
 
@@ -95,7 +102,8 @@ const WINDOW_BYTES: usize = 64 << 20;
 
 /// A checked, ready-to-write conversion: metadata and tensor list, no data read yet.
 pub struct Prepared {
-    pub dir: hfdir::HfDir,
+    /// The family that converted it.
+    pub family: &'static family::Family,
     pub plan: Plan,
     pub metadata: metadata::Kv,
 }
@@ -103,23 +111,13 @@ pub struct Prepared {
 /// Reads and checks everything in `hf_dir` except tensor data (which is read while writing).
 /// All bad-input errors (missing files, architecture, shapes, corrupt headers) surface here.
 pub fn prepare(hf_dir: &Path, opts: &ConvertOptions) -> Result<Prepared, ConvertError> {
-    let dir = hfdir::HfDir::open(hf_dir)?;
-    let vocab = vocab::build_vocab(hf_dir, dir.hp.vocab_size)?;
-    let n_vocab = vocab.tokens.len();
-    let special = vocab::SpecialVocab::load(hf_dir, n_vocab)?;
-    let plan = tensors::plan(&dir, n_vocab, opts.out_type)?;
-    let n_params: u64 = plan.tensors.iter().map(TensorPlan::n_elements).sum();
-    let name = match &opts.name {
-        Some(n) => n.clone(),
-        None => hf_dir
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "EmbeddingGemma".into()),
-    };
-    let metadata = metadata::build(&dir, opts.out_type, &name, n_params, &vocab, &special);
+    let dir = hfdir::SourceDir::open(hf_dir)?;
+    let family = family::for_hf_arch(&dir.hf_arch).ok_or_else(|| {
+        ConvertError::unsupported(&dir.config_path, &format!("`{}`", dir.hf_arch))
+    })?;
+    let (plan, metadata) = (family.prepare)(dir, opts)?;
     Ok(Prepared {
-        dir,
+        family,
         plan,
         metadata,
     })

@@ -1,16 +1,18 @@
-//! The GGUF metadata (key/value pairs) in the order llama.cpp's converter writes them:
-//! `general.*` (model card, generation config), `gemma-embedding.*` hyper-parameters, then the
-//! tokenizer, then our own `ggufembed.prompt.<name>` keys.
+//! GGUF metadata helpers shared by the families: the ordered key/value list, `general.*` as
+//! gguf-py writes it, the special-token block of gguf-py's `SpecialVocab`, and our own
+//! `ggufembed.*` keys. Each family (`family/*.rs`) writes its hyper-parameters and token list
+//! in between, in llama.cpp's order.
 
-use crate::hfdir::HfDir;
-use crate::vocab::{add_flag_key, special_id_key, SpecialVocab, Vocab};
+use crate::hfdir::SourceDir;
+use crate::vocab::{add_flag_key, special_id_key, SpecialVocab};
 use crate::OutType;
 use gguf::{Array, Value};
 
-/// GGUF architecture name of EmbeddingGemma.
-pub const ARCH: &str = "gemma-embedding";
 /// Prefix of the keys holding sentence-transformers prompts (read by ggufembed, ignored by others).
 pub const PROMPT_KEY_PREFIX: &str = "ggufembed.prompt.";
+/// Our key for sentence-transformers' `max_seq_length` (u32): inputs are truncated to this
+/// many tokens, special tokens included. Files without it use the model's context length.
+pub const MAX_SEQ_LENGTH_KEY: &str = "ggufembed.max_seq_length";
 /// `general.quantization_version` written by current llama.cpp.
 pub const QUANTIZATION_VERSION: u32 = 2;
 
@@ -32,8 +34,9 @@ impl Kv {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    fn arch(&mut self, key: &str, value: Value) {
-        self.set(format!("{ARCH}.{key}"), value);
+    /// Sets `<arch>.<key>`.
+    pub fn set_arch(&mut self, arch: &str, key: &str, value: Value) {
+        self.set(format!("{arch}.{key}"), value);
     }
 }
 
@@ -66,9 +69,10 @@ pub fn size_label(n_params: u64) -> String {
     format!("{scaled:.fix$}{suffix}")
 }
 
-/// The `general.*` block.
-fn general(kv: &mut Kv, dir: &HfDir, name: &str, n_params: u64) {
-    kv.set("general.architecture", Value::String(ARCH.into()));
+/// The `general.*` block: architecture, type, sampling defaults from generation_config.json,
+/// name / organization, size label and the model card's license, tags and languages.
+pub fn general(kv: &mut Kv, arch: &str, dir: &SourceDir, name: Option<&str>, n_params: u64) {
+    kv.set("general.architecture", Value::String(arch.into()));
     kv.set("general.type", Value::String("model".into()));
     if let Some(g) = &dir.generation {
         let f = |k: &str| g.get(k).and_then(serde_json::Value::as_f64);
@@ -89,7 +93,14 @@ fn general(kv: &mut Kv, dir: &HfDir, name: &str, n_params: u64) {
             kv.set("general.sampling.penalty_repeat", Value::F32(v as f32));
         }
     }
-    kv.set("general.name", Value::String(name.into()));
+    let (derived, org) = dir.name_and_org();
+    kv.set(
+        "general.name",
+        Value::String(name.map_or(derived, str::to_owned)),
+    );
+    if let Some(org) = org {
+        kv.set("general.organization", Value::String(org));
+    }
     kv.set("general.size_label", Value::String(size_label(n_params)));
     if let Some(l) = &dir.card.license {
         kv.set("general.license", Value::String(l.clone()));
@@ -108,65 +119,9 @@ fn general(kv: &mut Kv, dir: &HfDir, name: &str, n_params: u64) {
     }
 }
 
-/// The hyper-parameter block (TextModel, then Gemma3, then EmbeddingGemma in llama.cpp).
-fn hparams(kv: &mut Kv, dir: &HfDir, out: OutType) {
-    let hp = &dir.hp;
-    kv.arch("block_count", Value::U32(hp.block_count));
-    kv.arch("context_length", Value::U32(hp.context_length));
-    kv.arch("embedding_length", Value::U32(hp.n_embd));
-    kv.arch("feed_forward_length", Value::U32(hp.n_ff));
-    kv.arch("attention.head_count", Value::U32(hp.n_head));
-    kv.arch("attention.head_count_kv", Value::U32(hp.n_head_kv));
-    if hp.is_causal == Some(false) {
-        kv.arch("attention.causal", Value::Bool(false));
-    }
-    kv.arch("rope.freq_base", Value::F32(hp.rope_freq_base as f32));
-    if let Some(swa) = hp.rope_freq_base_swa {
-        kv.arch("rope.freq_base_swa", Value::F32(swa as f32));
-    }
-    kv.arch(
-        "attention.layer_norm_rms_epsilon",
-        Value::F32(hp.rms_eps as f32),
-    );
-    kv.arch("attention.key_length", Value::U32(hp.head_dim));
-    kv.arch("attention.value_length", Value::U32(hp.head_dim));
-    kv.set("general.file_type", Value::U32(file_type(out)));
-    if let Some(c) = hp.final_logit_softcapping {
-        kv.arch("final_logit_softcapping", Value::F32(c as f32));
-    }
-    kv.arch("attention.sliding_window", Value::U32(hp.sliding_window));
-    for d in &dir.dense {
-        kv.arch(&format!("{}_feat_in", d.prefix), Value::U32(d.in_features));
-        kv.arch(
-            &format!("{}_feat_out", d.prefix),
-            Value::U32(d.out_features),
-        );
-    }
-    if let Some(p) = dir.pooling_type {
-        kv.arch("pooling_type", Value::U32(p));
-    }
-    kv.set(
-        "general.quantization_version",
-        Value::U32(QUANTIZATION_VERSION),
-    );
-}
-
-/// The tokenizer block (`_set_vocab_sentencepiece` + SpecialVocab + Gemma's add_space_prefix).
-fn tokenizer(kv: &mut Kv, vocab: &Vocab, special: &SpecialVocab) {
-    kv.set("tokenizer.ggml.model", Value::String("llama".into()));
-    kv.set("tokenizer.ggml.pre", Value::String("default".into()));
-    kv.set(
-        "tokenizer.ggml.tokens",
-        Value::Array(Array::String(vocab.tokens.clone())),
-    );
-    kv.set(
-        "tokenizer.ggml.scores",
-        Value::Array(Array::F32(vocab.scores.clone())),
-    );
-    kv.set(
-        "tokenizer.ggml.token_type",
-        Value::Array(Array::I32(vocab.types.clone())),
-    );
+/// gguf-py's `SpecialVocab.add_to_gguf`: special token ids, `add_*_token` flags, chat template
+/// and normalizer flags.
+pub fn special_tokens(kv: &mut Kv, special: &SpecialVocab) {
     for (typ, id) in &special.ids {
         if let Some(key) = special_id_key(typ) {
             kv.set(key, Value::U32(*id));
@@ -186,29 +141,33 @@ fn tokenizer(kv: &mut Kv, vocab: &Vocab, special: &SpecialVocab) {
     if let Some(v) = special.normalizer_strip_accents {
         kv.set("tokenizer.ggml.normalizer.strip_accents", Value::Bool(v));
     }
-    kv.set("tokenizer.ggml.add_space_prefix", Value::Bool(false));
 }
 
-/// All metadata for the output file.
-pub fn build(
-    dir: &HfDir,
-    out: OutType,
-    name: &str,
-    n_params: u64,
-    vocab: &Vocab,
-    special: &SpecialVocab,
-) -> Kv {
-    let mut kv = Kv::default();
-    general(&mut kv, dir, name, n_params);
-    hparams(&mut kv, dir, out);
-    tokenizer(&mut kv, vocab, special);
-    for (name, text) in &dir.prompts {
+/// Our `ggufembed.*` keys, written after everything llama.cpp writes: the sentence-transformers
+/// prompts and `max_seq_length`.
+pub fn ggufembed_keys(kv: &mut Kv, prompts: &[(String, String)], max_seq_length: Option<u32>) {
+    for (name, text) in prompts {
         kv.set(
             format!("{PROMPT_KEY_PREFIX}{name}"),
             Value::String(text.clone()),
         );
     }
-    kv
+    if let Some(n) = max_seq_length {
+        kv.set(MAX_SEQ_LENGTH_KEY, Value::U32(n));
+    }
+}
+
+/// `general.file_type` for `out`.
+pub fn set_file_type(kv: &mut Kv, out: OutType) {
+    kv.set("general.file_type", Value::U32(file_type(out)));
+}
+
+/// `general.quantization_version`.
+pub fn set_quantization_version(kv: &mut Kv) {
+    kv.set(
+        "general.quantization_version",
+        Value::U32(QUANTIZATION_VERSION),
+    );
 }
 
 #[cfg(test)]

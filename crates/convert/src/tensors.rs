@@ -1,11 +1,11 @@
-//! Which tensors go into the GGUF, under which names, shapes and types: the HF -> GGUF name map
-//! for EmbeddingGemma, shape checks against config.json, and llama.cpp's type rules.
+//! The output tensor list shared by every family: where each tensor's data comes from, its
+//! GGUF name, shape and type (llama.cpp's type rules), and the shape check against config.json.
+//! The name maps themselves live in the family files (`family/*.rs`).
 
-use crate::hfdir::{HParams, HfDir};
-use crate::st::{SrcType, StFile, StTensor};
+use crate::st::{SrcType, StTensor};
 use crate::{ConvertError, OutType};
 use gguf::GgmlType;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How the source values are changed before encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,85 +50,99 @@ impl TensorPlan {
     }
 }
 
-/// Maps one layer tensor suffix (HF) to its GGUF suffix.
-fn map_layer_suffix(s: &str) -> Option<&'static str> {
-    Some(match s {
-        "input_layernorm.weight" => "attn_norm.weight",
-        "mlp.down_proj.weight" => "ffn_down.weight",
-        "mlp.gate_proj.weight" => "ffn_gate.weight",
-        "mlp.up_proj.weight" => "ffn_up.weight",
-        "post_attention_layernorm.weight" => "post_attention_norm.weight",
-        "post_feedforward_layernorm.weight" => "post_ffw_norm.weight",
-        "pre_feedforward_layernorm.weight" => "ffn_norm.weight",
-        "self_attn.k_norm.weight" => "attn_k_norm.weight",
-        "self_attn.k_proj.weight" => "attn_k.weight",
-        "self_attn.o_proj.weight" => "attn_output.weight",
-        "self_attn.q_norm.weight" => "attn_q_norm.weight",
-        "self_attn.q_proj.weight" => "attn_q.weight",
-        "self_attn.v_proj.weight" => "attn_v.weight",
-        _ => return None,
-    })
+/// The full list of output tensors, in the order they are written.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Source safetensors files, indexed by [`TensorPlan::file`].
+    pub files: Vec<PathBuf>,
+    pub tensors: Vec<TensorPlan>,
 }
 
-/// The HF layer tensors every block must have.
-const LAYER_SUFFIXES: [&str; 13] = [
-    "input_layernorm.weight",
-    "mlp.down_proj.weight",
-    "mlp.gate_proj.weight",
-    "mlp.up_proj.weight",
-    "post_attention_layernorm.weight",
-    "post_feedforward_layernorm.weight",
-    "pre_feedforward_layernorm.weight",
-    "self_attn.k_norm.weight",
-    "self_attn.k_proj.weight",
-    "self_attn.o_proj.weight",
-    "self_attn.q_norm.weight",
-    "self_attn.q_proj.weight",
-    "self_attn.v_proj.weight",
-];
+/// What a source tensor becomes.
+pub struct Target {
+    /// GGUF name.
+    pub name: String,
+    /// HF shape (outermost first) config.json implies; a mismatch is `BadShape`.
+    pub expected: Vec<usize>,
+    /// Leading rows kept for 2-D tensors (the embedding is cut to the vocabulary size).
+    pub n_rows: usize,
+    pub transform: Transform,
+    /// GGUF tensor kinds that stay F32 whatever the output type (see [`pick_type`]).
+    pub force_f32: bool,
+}
 
-/// HF shape (outermost first) that config.json implies for a layer tensor.
-fn layer_shape(hp: &HParams, suffix: &str) -> Vec<usize> {
-    let (e, ff, hd) = (hp.n_embd as usize, hp.n_ff as usize, hp.head_dim as usize);
-    let q = hp.n_head as usize * hd;
-    let kv = hp.n_head_kv as usize * hd;
-    match suffix {
-        "mlp.down_proj.weight" => vec![e, ff],
-        "mlp.gate_proj.weight" | "mlp.up_proj.weight" => vec![ff, e],
-        "self_attn.k_norm.weight" | "self_attn.q_norm.weight" => vec![hd],
-        "self_attn.k_proj.weight" | "self_attn.v_proj.weight" => vec![kv, e],
-        "self_attn.o_proj.weight" => vec![e, q],
-        "self_attn.q_proj.weight" => vec![q, e],
-        _ => vec![e], // the four layer norms
+impl Target {
+    /// A tensor kept whole, no transform, following the default type rules.
+    pub fn new(name: impl Into<String>, expected: Vec<usize>) -> Self {
+        let n_rows = expected.first().copied().unwrap_or(1);
+        Target {
+            name: name.into(),
+            expected,
+            n_rows,
+            transform: Transform::None,
+            force_f32: false,
+        }
     }
 }
 
-/// What a source tensor name means.
-enum Role {
-    Embedding,
-    OutputNorm,
-    Layer { bid: u32, suffix: &'static str },
-}
-
-fn classify(name: &str) -> Option<Role> {
-    // Checkpoints saved from a wrapping model prefix everything with `model.`.
-    let name = name.strip_prefix("model.").unwrap_or(name);
-    match name {
-        "embed_tokens.weight" => return Some(Role::Embedding),
-        "norm.weight" => return Some(Role::OutputNorm),
-        _ => {}
+impl Plan {
+    /// Registers a source file; returns its index for [`Plan::push`].
+    pub fn add_file(&mut self, path: &Path) -> usize {
+        self.files.push(path.to_path_buf());
+        self.files.len() - 1
     }
-    let rest = name.strip_prefix("layers.")?;
-    let (bid, suffix) = rest.split_once('.')?;
-    let bid: u32 = bid.parse().ok()?;
-    let suffix = LAYER_SUFFIXES.iter().copied().find(|s| *s == suffix)?;
-    Some(Role::Layer { bid, suffix })
+
+    /// Appends `src` (from file `file`) as `to`: checks its shape and dtype, reverses the shape
+    /// into GGUF order and picks the output type.
+    pub fn push(
+        &mut self,
+        file: usize,
+        src: &StTensor,
+        to: Target,
+        out: OutType,
+    ) -> Result<(), ConvertError> {
+        let path = &self.files[file];
+        if src.shape != to.expected {
+            return Err(ConvertError::BadShape {
+                path: path.clone(),
+                name: src.name.clone(),
+                expected: to.expected,
+                found: src.shape.clone(),
+            });
+        }
+        let src_type = src.src_type(path)?;
+        let row_len = *src.shape.last().unwrap_or(&1);
+        let mut shape: Vec<u64> = src.shape.iter().rev().map(|d| *d as u64).collect();
+        let two_d = src.shape.len() > 1;
+        if two_d {
+            *shape.last_mut().expect("2-D") = to.n_rows as u64;
+        }
+        let ggml_type = if to.force_f32 {
+            GgmlType::F32
+        } else {
+            pick_type(&to.name, src.shape.len(), row_len, out)
+        };
+        self.tensors.push(TensorPlan {
+            name: to.name,
+            ggml_type,
+            shape,
+            file,
+            src: src.clone(),
+            src_type,
+            n_rows: if two_d { to.n_rows } else { 1 },
+            row_len,
+            transform: to.transform,
+        });
+        Ok(())
+    }
 }
 
-/// llama.cpp's choice of output type: 1-D tensors and norms stay F32; the rest take the
-/// requested type, except that Q8_0 falls back to F16 for rows not divisible by 32.
-fn pick_type(gguf_name: &str, n_dims: usize, row_len: usize, out: OutType) -> GgmlType {
-    if n_dims <= 1 || gguf_name.ends_with("_norm.weight") {
+/// llama.cpp's choice of output type: 1-D tensors, norms and anything not named `*.weight`
+/// (biases) stay F32; the rest take the requested type, except that Q8_0 falls back to F16
+/// for rows not divisible by 32. (Families mark the further always-F32 kinds, such as
+/// position and token-type embeddings, with [`Target::force_f32`].)
+pub fn pick_type(gguf_name: &str, n_dims: usize, row_len: usize, out: OutType) -> GgmlType {
+    if n_dims <= 1 || gguf_name.ends_with("_norm.weight") || !gguf_name.ends_with(".weight") {
         return GgmlType::F32;
     }
     match out {
@@ -138,187 +152,4 @@ fn pick_type(gguf_name: &str, n_dims: usize, row_len: usize, out: OutType) -> Gg
         OutType::Q8_0 if row_len.is_multiple_of(crate::quant::QK8_0) => GgmlType::Q8_0,
         OutType::Q8_0 => GgmlType::F16,
     }
-}
-
-/// The full list of output tensors, in llama.cpp's order: the Dense modules first (modules.json
-/// order), then the transformer tensors sorted by HF name.
-#[derive(Debug)]
-pub struct Plan {
-    pub files: Vec<PathBuf>,
-    pub tensors: Vec<TensorPlan>,
-}
-
-pub fn plan(dir: &HfDir, n_vocab: usize, out: OutType) -> Result<Plan, ConvertError> {
-    let hp = &dir.hp;
-    let mut files = Vec::new();
-    let mut tensors = Vec::new();
-
-    let mut push = |file: usize,
-                    path: &PathBuf,
-                    src: &StTensor,
-                    gguf_name: String,
-                    expected: Vec<usize>,
-                    n_rows: usize,
-                    transform: Transform|
-     -> Result<(), ConvertError> {
-        if src.shape != expected {
-            return Err(ConvertError::BadShape {
-                path: path.clone(),
-                name: src.name.clone(),
-                expected,
-                found: src.shape.clone(),
-            });
-        }
-        let src_type = src.src_type(path)?;
-        let row_len = *src.shape.last().unwrap_or(&1);
-        let mut shape: Vec<u64> = src.shape.iter().rev().map(|d| *d as u64).collect();
-        if src.shape.len() > 1 {
-            *shape.last_mut().expect("2-D") = n_rows as u64;
-        }
-        let ggml_type = pick_type(&gguf_name, src.shape.len(), row_len, out);
-        tensors.push(TensorPlan {
-            name: gguf_name,
-            ggml_type,
-            shape,
-            file,
-            src: src.clone(),
-            src_type,
-            n_rows: if src.shape.len() > 1 { n_rows } else { 1 },
-            row_len,
-            transform,
-        });
-        Ok(())
-    };
-
-    for d in &dir.dense {
-        let st = StFile::open(&d.weights)?;
-        let file = files.len();
-        files.push(d.weights.clone());
-        let mut found = false;
-        for t in &st.tensors {
-            if !t.name.ends_with(".weight") {
-                continue;
-            }
-            if t.name != "linear.weight" {
-                return Err(ConvertError::UnknownTensor {
-                    path: d.weights.clone(),
-                    name: t.name.clone(),
-                });
-            }
-            found = true;
-            let expected = vec![d.out_features as usize, d.in_features as usize];
-            let rows = d.out_features as usize;
-            push(
-                file,
-                &d.weights,
-                t,
-                format!("{}.weight", d.prefix),
-                expected,
-                rows,
-                Transform::None,
-            )?;
-        }
-        if !found {
-            return Err(ConvertError::MissingTensor {
-                path: d.weights.clone(),
-                name: "linear.weight".into(),
-            });
-        }
-    }
-
-    let weights = dir.weights();
-    let st = StFile::open(&weights)?;
-    let file = files.len();
-    files.push(weights.clone());
-    let mut seen = vec![[false; LAYER_SUFFIXES.len()]; hp.block_count as usize];
-    let (mut have_embd, mut have_norm) = (false, false);
-    for t in &st.tensors {
-        if t.name.ends_with(".rotary_emb.inv_freq") {
-            continue; // never written, as in llama.cpp
-        }
-        let Some(role) = classify(&t.name) else {
-            return Err(ConvertError::UnknownTensor {
-                path: weights.clone(),
-                name: t.name.clone(),
-            });
-        };
-        // Gemma3RMSNorm computes x * (1 + w): every `*norm.weight` gets +1 folded in.
-        let transform = if t.name.ends_with("norm.weight") {
-            Transform::AddOne
-        } else {
-            Transform::None
-        };
-        match role {
-            Role::Embedding => {
-                have_embd = true;
-                let rows = t.shape.first().copied().unwrap_or(0);
-                let expected = vec![rows.max(n_vocab), hp.n_embd as usize];
-                if rows < n_vocab {
-                    return Err(ConvertError::BadShape {
-                        path: weights.clone(),
-                        name: t.name.clone(),
-                        expected: vec![n_vocab, hp.n_embd as usize],
-                        found: t.shape.clone(),
-                    });
-                }
-                push(
-                    file,
-                    &weights,
-                    t,
-                    "token_embd.weight".into(),
-                    expected,
-                    n_vocab,
-                    transform,
-                )?;
-            }
-            Role::OutputNorm => {
-                have_norm = true;
-                push(
-                    file,
-                    &weights,
-                    t,
-                    "output_norm.weight".into(),
-                    vec![hp.n_embd as usize],
-                    1,
-                    transform,
-                )?;
-            }
-            Role::Layer { bid, suffix } => {
-                if bid >= hp.block_count {
-                    return Err(ConvertError::UnknownTensor {
-                        path: weights.clone(),
-                        name: format!(
-                            "{} (config.json has num_hidden_layers = {})",
-                            t.name, hp.block_count
-                        ),
-                    });
-                }
-                let i = LAYER_SUFFIXES
-                    .iter()
-                    .position(|s| *s == suffix)
-                    .expect("known suffix");
-                seen[bid as usize][i] = true;
-                let gguf_name = format!("blk.{bid}.{}", map_layer_suffix(suffix).expect("mapped"));
-                let expected = layer_shape(hp, suffix);
-                let rows = expected[0];
-                push(file, &weights, t, gguf_name, expected, rows, transform)?;
-            }
-        }
-    }
-    let missing = |name: String| ConvertError::MissingTensor {
-        path: weights.clone(),
-        name,
-    };
-    if !have_embd {
-        return Err(missing("embed_tokens.weight".into()));
-    }
-    if !have_norm {
-        return Err(missing("norm.weight".into()));
-    }
-    for (bid, layer) in seen.iter().enumerate() {
-        if let Some(i) = layer.iter().position(|s| !s) {
-            return Err(missing(format!("layers.{bid}.{}", LAYER_SUFFIXES[i])));
-        }
-    }
-    Ok(Plan { files, tensors })
 }

@@ -1,8 +1,11 @@
-//! The vocabulary as llama.cpp's converter writes it for SentencePiece models
-//! (`_create_vocab_sentencepiece` + gguf-py's `SpecialVocab`):
-//! tokens, scores and token types from tokenizer.model, overridden by added_tokens.json and
-//! tokenizer_config.json's `added_tokens_decoder`, padded to config.json's `vocab_size`;
-//! special token ids, `add_*_token` flags, chat template and normaliser flags.
+//! The vocabulary as llama.cpp's converter writes it:
+//! - SentencePiece models (`_create_vocab_sentencepiece`): tokens, scores and token types from
+//!   tokenizer.model, overridden by added_tokens.json and tokenizer_config.json's
+//!   `added_tokens_decoder`, padded to config.json's `vocab_size` ([`build_vocab`]);
+//! - Hugging Face fast tokenizers (`get_vocab_base`): tokens and types from tokenizer.json's
+//!   `model.vocab` and `added_tokens` ([`tokenizer_json_vocab`]);
+//! - gguf-py's `SpecialVocab`: special token ids, `add_*_token` flags, chat template and
+//!   normaliser flags ([`SpecialVocab`]).
 
 use crate::json::{read_json_opt, read_text};
 use crate::spm_proto::{parse_pieces, PieceType};
@@ -25,6 +28,7 @@ pub mod token_type {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vocab {
     pub tokens: Vec<String>,
+    /// Empty for vocabularies without scores (WordPiece).
     pub scores: Vec<f32>,
     pub types: Vec<i32>,
 }
@@ -37,7 +41,7 @@ pub fn build_vocab(dir: &Path, vocab_size: Option<u32>) -> Result<Vocab, Convert
     let bytes = std::fs::read(&spm_path).map_err(ConvertError::io(&spm_path))?;
     let pieces = parse_pieces(&bytes).map_err(|e| ConvertError::Tokenizer {
         path: spm_path.clone(),
-        problem: e.to_string(),
+        problem: format!("not a valid SentencePiece model: {e}"),
     })?;
     let n = vocab_size.map_or(pieces.len(), |v| v as usize);
 
@@ -107,6 +111,99 @@ pub fn build_vocab(dir: &Path, vocab_size: Option<u32>) -> Result<Vocab, Convert
         scores,
         types,
     })
+}
+
+/// The model section of tokenizer.json, for [`tokenizer_json_vocab`].
+#[derive(Deserialize)]
+struct TokenizerJsonModel {
+    model: TokenizerModel,
+    #[serde(default)]
+    added_tokens: Vec<AddedTokenFull>,
+}
+
+#[derive(Deserialize)]
+struct TokenizerModel {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    vocab: Value,
+}
+
+#[derive(Deserialize)]
+struct AddedTokenFull {
+    id: u64,
+    content: String,
+    #[serde(default)]
+    special: bool,
+}
+
+/// Tokens and token types from tokenizer.json as llama.cpp's `get_vocab_base` lists them,
+/// with `model_type` (tokenizer.json's `model.type`, e.g. `WordPiece`) returned for the caller
+/// to check. Ids missing from the vocabulary become `[PAD<id>]` (UNUSED); added tokens are
+/// CONTROL when special (or special-looking), else USER_DEFINED; the rest are NORMAL.
+/// `vocab_size` (config.json) must exceed every id. (llama.cpp re-encodes non-normalized
+/// added tokens through the HF tokenizer; we keep them as written.)
+pub fn tokenizer_json_vocab(
+    dir: &Path,
+    vocab_size: Option<u32>,
+) -> Result<(Vocab, String), ConvertError> {
+    use token_type::*;
+    let path = dir.join("tokenizer.json");
+    let tok: TokenizerJsonModel = crate::json::read_json(&path, "the tokenizer (tokenizer.json)")?;
+    let bad = |problem: String| ConvertError::Tokenizer {
+        path: path.clone(),
+        problem,
+    };
+    let model_type = tok.model.ty.clone().unwrap_or_default();
+    let map = tok.model.vocab.as_object().ok_or_else(|| {
+        bad(format!(
+            "model.vocab is not a token -> id object (model type `{model_type}`)"
+        ))
+    })?;
+    let mut by_id: Vec<(u64, &str)> = Vec::with_capacity(map.len() + tok.added_tokens.len());
+    for (text, id) in map {
+        let id = id
+            .as_u64()
+            .ok_or_else(|| bad(format!("model.vocab[{text:?}] is not a token id")))?;
+        by_id.push((id, text));
+    }
+    for a in &tok.added_tokens {
+        by_id.push((a.id, &a.content));
+    }
+    let max_id = by_id.iter().map(|(id, _)| *id).max();
+    let n = match vocab_size {
+        Some(v) => v as usize,
+        None => max_id.map_or(0, |m| m as usize + 1),
+    };
+    if let Some(m) = max_id.filter(|m| *m as usize >= n) {
+        return Err(bad(format!(
+            "token id {m} is outside config.json's vocab_size {n}"
+        )));
+    }
+    let mut tokens: Vec<String> = (0..n).map(|i| format!("[PAD{i}]")).collect();
+    let mut types = vec![UNUSED; n];
+    for (id, text) in map.iter().filter_map(|(t, id)| Some((id.as_u64()?, t))) {
+        tokens[id as usize] = text.clone();
+        types[id as usize] = NORMAL;
+    }
+    for a in &tok.added_tokens {
+        let id = a.id as usize;
+        if a.special || looks_special(&a.content) {
+            tokens[id] = a.content.clone();
+            types[id] = CONTROL;
+        } else {
+            tokens[id] = a.content.replace('\u{2581}', " ");
+            types[id] = USER_DEFINED;
+        }
+    }
+    let scores = Vec::new();
+    Ok((
+        Vocab {
+            tokens,
+            scores,
+            types,
+        },
+        model_type,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,9 @@
 //! Each case starts from a scaffold of symlinks to the real HF directory (nothing big is
 //! copied) and breaks one thing.
 
+mod common;
+
+use common::link_tree;
 use convert::{ConvertError, ConvertOptions};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,19 +16,6 @@ fn scaffold() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     link_tree(&src, tmp.path());
     tmp
-}
-
-fn link_tree(src: &Path, dst: &Path) {
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            fs::create_dir(&to).unwrap();
-            link_tree(&e.path(), &to);
-        } else {
-            std::os::unix::fs::symlink(e.path(), &to).unwrap();
-        }
-    }
 }
 
 /// Replaces a (symlinked) file with new contents.
@@ -106,7 +96,11 @@ fn unexpected_architecture() {
         matches!(e, ConvertError::UnsupportedArchitecture { .. }),
         "{e:?}"
     );
-    assert_msg(&e, "config.json", &["LlamaForCausalLM", "Gemma3TextModel"]);
+    assert_msg(
+        &e,
+        "config.json",
+        &["LlamaForCausalLM", "Gemma3TextModel", "BertModel"],
+    );
 }
 
 #[test]

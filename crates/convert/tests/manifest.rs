@@ -4,10 +4,12 @@
 //! (value, or length + payload sha256 for arrays). This comparison is written independently of
 //! the pull crate's manifest verification.
 
+mod common;
+
+use common::{llama_cpp_keys, manifest_key_order, metadata_mismatches, tensor_mismatches};
 use convert::{ConvertOptions, NoProgress, OutType};
-use gguf::{Array, GgufFile, Value};
+use gguf::GgufFile;
 use serde_json::Value as J;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -39,104 +41,14 @@ fn converted() -> &'static GgufFile {
 
 fn manifest() -> &'static J {
     static M: OnceLock<J> = OnceLock::new();
-    M.get_or_init(|| {
-        let p = testkit::data_path("gguf_manifest_q8_0.json");
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-    })
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// An array as GGUF stores its payload: strings as u64-LE length + UTF-8, numbers little-endian.
-fn payload(a: &Array) -> (&'static str, usize, Vec<u8>) {
-    let mut b = Vec::new();
-    match a {
-        Array::String(v) => {
-            for s in v {
-                b.extend_from_slice(&(s.len() as u64).to_le_bytes());
-                b.extend_from_slice(s.as_bytes());
-            }
-            ("STRING", v.len(), b)
-        }
-        Array::F32(v) => {
-            v.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
-            ("FLOAT32", v.len(), b)
-        }
-        Array::I32(v) => {
-            v.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
-            ("INT32", v.len(), b)
-        }
-        other => panic!("unexpected array type {other:?}"),
-    }
-}
-
-/// Compares one value with its manifest entry; returns a description of the mismatch.
-fn value_matches(ours: &Value, want: &J) -> Result<(), String> {
-    let ok = match (ours, want) {
-        (Value::Array(a), J::Object(o)) => {
-            let (ty, len, bytes) = payload(a);
-            let got = (ty, len, sha256_hex(&bytes));
-            let exp = (
-                o["element_type"].as_str().unwrap(),
-                o["len"].as_u64().unwrap() as usize,
-                o["payload_sha256"].as_str().unwrap().to_string(),
-            );
-            if got != exp {
-                return Err(format!("array {got:?} != manifest {exp:?}"));
-            }
-            true
-        }
-        (Value::String(s), J::String(w)) => s == w,
-        (Value::Bool(b), J::Bool(w)) => b == w,
-        (Value::U32(x), J::Number(n)) => Some(*x as u64) == n.as_u64(),
-        (Value::I32(x), J::Number(n)) => Some(*x as i64) == n.as_i64(),
-        (Value::F32(x), J::Number(n)) => Some(*x as f64) == n.as_f64(),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{ours:?} != manifest {want}"))
-    }
+    M.get_or_init(|| common::read_manifest("gguf_manifest_q8_0.json"))
 }
 
 #[test]
 fn every_tensor_matches_llama_cpp() {
     let f = converted();
-    let want = manifest()["tensors"].as_array().unwrap();
-    assert_eq!(want.len(), 316);
-    assert_eq!(f.tensors().len(), want.len(), "tensor count");
-    let mut bad = Vec::new();
-    for (t, w) in f.tensors().iter().zip(want) {
-        let shape: Vec<u64> = w["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap())
-            .collect();
-        let got = (
-            t.name.as_str(),
-            t.ggml_type.name(),
-            t.shape.clone(),
-            t.n_bytes,
-        );
-        let exp = (
-            w["name"].as_str().unwrap(),
-            w["type"].as_str().unwrap(),
-            shape,
-            w["n_bytes"].as_u64().unwrap(),
-        );
-        if got != exp {
-            bad.push(format!("header {got:?} != {exp:?}"));
-            continue;
-        }
-        let sha = sha256_hex(f.tensor_data(t));
-        if sha != w["sha256"].as_str().unwrap() {
-            bad.push(format!("{}: data sha256 {sha} != manifest", t.name));
-        }
-    }
+    assert_eq!(manifest()["tensors"].as_array().unwrap().len(), 316);
+    let bad = tensor_mismatches(f, manifest());
     assert!(
         bad.is_empty(),
         "{} mismatches:\n{}",
@@ -148,60 +60,30 @@ fn every_tensor_matches_llama_cpp() {
 #[test]
 fn every_metadata_key_matches_llama_cpp() {
     let f = converted();
-    let want = manifest()["metadata"].as_object().unwrap();
-    let mut bad = Vec::new();
-    for (key, w) in want {
-        if key == "general.name" {
-            continue; // derived from the directory name; documented to differ
-        }
-        match f.get(key) {
-            None => bad.push(format!("{key}: missing")),
-            Some(v) => {
-                if let Err(e) = value_matches(v, w) {
-                    bad.push(format!("{key}: {e}"));
-                }
-            }
-        }
-    }
+    let bad = metadata_mismatches(f, manifest());
     assert!(
         bad.is_empty(),
         "{} mismatches:\n{}",
         bad.len(),
         bad.join("\n")
     );
-    // No other keys, and the same order as llama.cpp writes them (prompts come last).
-    let ours: Vec<&str> = f
-        .metadata()
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !k.starts_with(convert::PROMPT_KEY_PREFIX))
+    // No other keys (besides our ggufembed.* ones).
+    let theirs: Vec<&str> = manifest()["metadata"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
         .collect();
-    let theirs: Vec<&str> = want.keys().map(String::as_str).collect();
-    let mut theirs_sorted = theirs.clone();
-    theirs_sorted.sort();
-    let mut ours_sorted = ours.clone();
-    ours_sorted.sort();
-    assert_eq!(ours_sorted, theirs_sorted, "key sets differ");
+    let mut ours = llama_cpp_keys(f);
+    ours.sort();
+    assert_eq!(ours, theirs, "key sets differ");
 }
 
 #[test]
 fn metadata_order_matches_llama_cpp() {
-    // serde_json sorts object keys, so read the manifest's key order from the raw text.
-    let text = std::fs::read_to_string(testkit::data_path("gguf_manifest_q8_0.json")).unwrap();
-    let meta = &text[text.find("\"metadata\"").unwrap()..text.find("\"tensors\"").unwrap()];
-    let theirs: Vec<&str> = meta
-        .lines()
-        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
-        .map(|l| l.trim().split('"').nth(1).unwrap())
-        .collect();
+    let theirs = manifest_key_order("gguf_manifest_q8_0.json");
     assert_eq!(theirs.len(), 40, "parsed manifest key order: {theirs:?}");
-    let ours: Vec<&str> = converted()
-        .metadata()
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !k.starts_with(convert::PROMPT_KEY_PREFIX))
-        .collect();
-    assert_eq!(ours, theirs);
+    assert_eq!(llama_cpp_keys(converted()), theirs);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! the mmap (or buffer) and is handed out as borrowed slices.
 
 use crate::parse::{parse, Parsed};
-use crate::{Array, GgufError, TensorInfo, TensorView, Value};
+use crate::{Array, GgmlType, GgufError, TensorInfo, TensorView, Value};
 use std::path::Path;
 
 enum Storage {
@@ -229,6 +229,39 @@ impl GgufFile {
             shape: &info.shape,
             data: self.tensor_data(info),
         })
+    }
+
+    /// How many tensors of each type the file holds, most frequent first (ties in type-id
+    /// order), e.g. `[(Q4_K, 134), (F32, 123), (Q6_K, 13), …]`.
+    pub fn type_counts(&self) -> Vec<(GgmlType, usize)> {
+        let mut counts: Vec<(GgmlType, usize)> = Vec::new();
+        for t in self.tensors() {
+            match counts.iter_mut().find(|c| c.0 == t.ggml_type) {
+                Some(c) => c.1 += 1,
+                None => counts.push((t.ggml_type, 1)),
+            }
+        }
+        counts.sort_by_key(|&(t, n)| (std::cmp::Reverse(n), t.id()));
+        counts
+    }
+
+    /// The file's weight mix as one line: llama.cpp's file type (`general.file_type`, without
+    /// its `MOSTLY_`/`ALL_` prefix; `?` if absent or unknown), then [`type_counts`](Self::type_counts),
+    /// e.g. `"Q4_K_M: Q4_K×134, F32×123, Q6_K×13, Q5_0×12, Q8_0×1"`. `inspect`, `ModelInfo`
+    /// and the server's `/info` all show this string.
+    pub fn weight_mix(&self) -> String {
+        let ftype = self
+            .get_u32("general.file_type")
+            .ok()
+            .and_then(crate::file_type_name)
+            .map(|n| n.trim_start_matches("MOSTLY_").trim_start_matches("ALL_"))
+            .unwrap_or("?");
+        let counts: Vec<String> = self
+            .type_counts()
+            .iter()
+            .map(|(t, n)| format!("{t}×{n}"))
+            .collect();
+        format!("{ftype}: {}", counts.join(", "))
     }
 
     /// The bytes of a tensor of this file (validated at open to lie inside it). An info from

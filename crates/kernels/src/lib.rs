@@ -16,6 +16,18 @@
 //!   order as `acc = fma(isum·d_x, d_w, acc)`. Float weights (F32/F16/BF16, widened to f32 at
 //!   pack time) accumulate `acc = fma(x[k], w[k], acc)` in k order. Every path runs exactly this
 //!   per-element sequence, so all paths give **bit-identical** results to the scalar reference.
+//! * Other quantized weights (Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL; any mix per fused matrix)
+//!   run on the same int8 panels. At pack time each row is dequantized exactly as ggml's
+//!   `dequantize_row_*` defines it ([`dequantize_row`], bit-identical to gguf-py) and each
+//!   32-block is re-quantized to int8 with an f32 scale `amax/127` — exact for Q5_0 and IQ4_NL
+//!   (already integers × one scale per 32), off by at most amax/254 per weight for the types
+//!   with a per-block minimum or 16-value sub-blocks. **Trade:** one kernel, Q8_0 speed and
+//!   memory for every type, and Q8_0/Q4_0 unchanged bit for bit, against a small extra rounding
+//!   (1/16 to 1/4 of the 4-6 bit types' own step) and no memory saving below Q8_0 for the
+//!   packed layers (the token embedding, read from the file per lookup, keeps its file size).
+//!   The alternative (4/5/6-bit panels with a per-sub-block minimum term against the
+//!   activations' block sums) would be exact to the file and smaller but needs a second kernel
+//!   body per instruction set.
 //! * Element-wise kernels (GELU, RoPE, exp) are bit-identical on every path; reductions (dot,
 //!   RMS, L2 norm, softmax sums) differ between paths only in the last bits.
 //! * [`attention`] is an exact two-pass softmax in f32 over each query's own key window.
@@ -43,6 +55,7 @@
 //! plus per on-CPU second for one thread, which stays meaningful on a shared machine).
 
 mod attention;
+mod dequant;
 mod error;
 mod isa;
 mod matmul;

@@ -10,7 +10,12 @@ pub const Q8_0_BLOCK_BYTES: usize = 2 + QK;
 /// Bytes of one Q4_0 block: f16 scale + 16 bytes of nibbles.
 pub const Q4_0_BLOCK_BYTES: usize = 2 + QK / 2;
 
-/// Element type of a weight matrix, in ggml's layout.
+/// Super-block length of the k-quants.
+pub const QK_K: usize = 256;
+
+/// Element type of a weight matrix, in ggml's layout (see `dequant.rs` for the layouts of the
+/// types beyond Q8_0/Q4_0).
+#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WeightType {
     F32,
@@ -21,6 +26,24 @@ pub enum WeightType {
     /// Blocks of 32: f16 `d` then 16 bytes; value = (nibble - 8) * d. Low nibbles are
     /// elements 0..16 of the block, high nibbles elements 16..32.
     Q4_0,
+    /// Blocks of 32: f16 `d`, f16 `m`, 16 bytes; value = d·q + m.
+    Q4_1,
+    /// Blocks of 32: f16 `d`, 32-bit high-bit mask, 16 bytes; value = d·(q − 16).
+    Q5_0,
+    /// Blocks of 32: f16 `d`, f16 `m`, 32-bit high-bit mask, 16 bytes; value = d·q + m.
+    Q5_1,
+    /// Super-blocks of 256: 16 sub-blocks of 16, 2-bit q, 4-bit scale and min.
+    Q2_K,
+    /// Super-blocks of 256: 16 sub-blocks of 16, 3-bit q, 6-bit scale.
+    Q3_K,
+    /// Super-blocks of 256: 8 sub-blocks of 32, 4-bit q, 6-bit scale and min.
+    Q4_K,
+    /// Super-blocks of 256: 8 sub-blocks of 32, 5-bit q, 6-bit scale and min.
+    Q5_K,
+    /// Super-blocks of 256: 16 sub-blocks of 16, 6-bit q, 8-bit scale.
+    Q6_K,
+    /// Blocks of 32: f16 `d`, 16 bytes of indices into a fixed non-linear 4-bit grid.
+    IQ4_NL,
 }
 
 impl WeightType {
@@ -28,7 +51,17 @@ impl WeightType {
     pub fn block_size(self) -> usize {
         match self {
             WeightType::F32 | WeightType::F16 | WeightType::BF16 => 1,
-            WeightType::Q8_0 | WeightType::Q4_0 => QK,
+            WeightType::Q8_0
+            | WeightType::Q4_0
+            | WeightType::Q4_1
+            | WeightType::Q5_0
+            | WeightType::Q5_1
+            | WeightType::IQ4_NL => QK,
+            WeightType::Q2_K
+            | WeightType::Q3_K
+            | WeightType::Q4_K
+            | WeightType::Q5_K
+            | WeightType::Q6_K => QK_K,
         }
     }
 
@@ -38,7 +71,46 @@ impl WeightType {
             WeightType::F32 => 4,
             WeightType::F16 | WeightType::BF16 => 2,
             WeightType::Q8_0 => Q8_0_BLOCK_BYTES,
-            WeightType::Q4_0 => Q4_0_BLOCK_BYTES,
+            WeightType::Q4_0 | WeightType::IQ4_NL => Q4_0_BLOCK_BYTES,
+            WeightType::Q4_1 => 20,
+            WeightType::Q5_0 => 22,
+            WeightType::Q5_1 => 24,
+            WeightType::Q2_K => 84,
+            WeightType::Q3_K => 110,
+            WeightType::Q4_K => 144,
+            WeightType::Q5_K => 176,
+            WeightType::Q6_K => 210,
+        }
+    }
+
+    /// Every type, in ggml id order.
+    pub const ALL: [WeightType; 14] = [
+        WeightType::F32,
+        WeightType::F16,
+        WeightType::Q4_0,
+        WeightType::Q4_1,
+        WeightType::Q5_0,
+        WeightType::Q5_1,
+        WeightType::Q8_0,
+        WeightType::Q2_K,
+        WeightType::Q3_K,
+        WeightType::Q4_K,
+        WeightType::Q5_K,
+        WeightType::Q6_K,
+        WeightType::IQ4_NL,
+        WeightType::BF16,
+    ];
+
+    /// Byte offsets of the f16 scale fields (`d`, `m`, `dmin`) inside one block; empty for
+    /// float types. (Tests use it to make random blocks with finite scales.)
+    pub fn f16_fields(self) -> &'static [usize] {
+        match self {
+            WeightType::F32 | WeightType::F16 | WeightType::BF16 => &[],
+            WeightType::Q4_0 | WeightType::Q5_0 | WeightType::Q8_0 | WeightType::IQ4_NL => &[0],
+            WeightType::Q4_1 | WeightType::Q5_1 | WeightType::Q4_K | WeightType::Q5_K => &[0, 2],
+            WeightType::Q2_K => &[80, 82],
+            WeightType::Q3_K => &[108],
+            WeightType::Q6_K => &[208],
         }
     }
 
@@ -106,11 +178,75 @@ pub fn dequantize_row(wtype: WeightType, data: &[u8], out: &mut [f32]) -> Result
                 }
             }
         }
+        _ => {
+            let bb = wtype.block_bytes();
+            for (blk, o) in data
+                .chunks_exact(bb)
+                .zip(out.chunks_exact_mut(wtype.block_size()))
+            {
+                crate::dequant::dequantize_block(wtype, blk, o);
+            }
+        }
     }
     Ok(())
 }
 
-/// Integer values and f32 scale of block `b` of a Q8_0/Q4_0 row.
+/// One row of a quantized matrix as int8 values `q` [cols] and f32 scales `d` [cols/32], the
+/// form the int8 kernels run on; `tmp` [cols] is scratch.
+///
+/// * Q8_0, Q4_0, Q5_0 and IQ4_NL are integers times one scale per 32-block already: they are
+///   taken exactly (value = q·d bit for bit).
+/// * The other types (a per-block minimum, or 16-value sub-blocks with different scales inside
+///   a 32-block) are dequantized exactly (ggml's `dequantize_row_*`) and each 32-block is
+///   re-quantized symmetrically to int8 with an f32 scale `d = amax/127`, `q = round(x/d)`.
+///   This adds at most d/2 = amax/254 per value: for 4-, 5- and 6-bit types that is 1/16 to
+///   1/4 of their own rounding step (see the crate docs for the measured effect).
+pub(crate) fn row_ints(
+    wtype: WeightType,
+    row: &[u8],
+    q: &mut [i8],
+    d: &mut [f32],
+    tmp: &mut [f32],
+) {
+    let cols = q.len();
+    match wtype {
+        WeightType::Q8_0 | WeightType::Q4_0 | WeightType::Q5_0 | WeightType::IQ4_NL => {
+            let mut blk = [0i8; QK];
+            for (b, (qb, db)) in q.chunks_exact_mut(QK).zip(d.iter_mut()).enumerate() {
+                *db = block_ints(wtype, row, b, &mut blk);
+                qb.copy_from_slice(&blk);
+            }
+        }
+        _ => {
+            let tmp = &mut tmp[..cols];
+            dequantize_row(wtype, row, tmp).expect("row length checked by the caller");
+            for ((x, qb), db) in tmp
+                .chunks_exact(QK)
+                .zip(q.chunks_exact_mut(QK))
+                .zip(d.iter_mut())
+            {
+                *db = requantize_block(x, qb);
+            }
+        }
+    }
+}
+
+/// Symmetric int8 quantization of one 32-block of exact weight values: returns
+/// `d = amax/127` (f32) and writes `q = round(x/d)` (ties away from zero).
+fn requantize_block(x: &[f32], q: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = if d == 0.0 {
+            0
+        } else {
+            (v / d).round().clamp(-127.0, 127.0) as i8
+        };
+    }
+    d
+}
+
+/// Integer values and f32 scale of block `b` of a Q8_0/Q4_0/Q5_0/IQ4_NL row.
 pub(crate) fn block_ints(wtype: WeightType, row: &[u8], b: usize, q: &mut [i8; QK]) -> f32 {
     match wtype {
         WeightType::Q8_0 => {
@@ -128,7 +264,24 @@ pub(crate) fn block_ints(wtype: WeightType, row: &[u8], b: usize, q: &mut [i8; Q
             }
             f16_at(blk, 0)
         }
-        _ => unreachable!("block_ints called on float type {wtype:?}"),
+        WeightType::Q5_0 => {
+            let blk = &row[b * 22..(b + 1) * 22];
+            let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+            for (j, &v) in blk[6..].iter().enumerate() {
+                q[j] = ((v & 0x0f) | (((qh >> j) & 1) << 4) as u8) as i8 - 16;
+                q[j + QK / 2] = ((v >> 4) | (((qh >> (j + 16)) & 1) << 4) as u8) as i8 - 16;
+            }
+            f16_at(blk, 0)
+        }
+        WeightType::IQ4_NL => {
+            let blk = &row[b * Q4_0_BLOCK_BYTES..(b + 1) * Q4_0_BLOCK_BYTES];
+            for (j, &v) in blk[2..].iter().enumerate() {
+                q[j] = crate::dequant::KVALUES_IQ4NL[(v & 0x0f) as usize];
+                q[j + QK / 2] = crate::dequant::KVALUES_IQ4NL[(v >> 4) as usize];
+            }
+            f16_at(blk, 0)
+        }
+        _ => unreachable!("block_ints called on {wtype:?}"),
     }
 }
 

@@ -23,11 +23,31 @@ const MATRYOSHKA_DIMS: [usize; 3] = [512, 256, 128];
 
 #[derive(Debug, Clone, Default)]
 pub struct EmbedderOptions {
-    /// Worker threads for the kernels; 0 = all available cores.
+    /// Worker threads for the kernels; 0 = all available cores. More than the available cores
+    /// is capped to them (extra threads only contend for the same cores and each one holds its
+    /// own scratch), with a warning in `ModelInfo::warnings`.
     pub threads: usize,
     /// Accept a GGUF without the dense head (`dense_2`/`dense_3`); its vectors are NOT those of
     /// the real model. A warning is recorded in `ModelInfo::warnings`.
     pub allow_missing_head: bool,
+}
+
+impl EmbedderOptions {
+    /// The thread count to use on a machine with `available` cores (see `threads`); a warning
+    /// is pushed when the request is capped.
+    pub fn threads_for(&self, available: usize, warnings: &mut Vec<String>) -> usize {
+        let available = available.max(1);
+        match self.threads {
+            0 => available,
+            n if n > available => {
+                warnings.push(format!(
+                    "{n} threads requested but only {available} cores are available; using {available}"
+                ));
+                available
+            }
+            n => n,
+        }
+    }
 }
 
 /// Facts about the loaded model.
@@ -46,6 +66,9 @@ pub struct ModelInfo {
     pub dims: Vec<usize>,
     /// Type of the linear weights, e.g. "Q8_0".
     pub weight_type: String,
+    /// The file's type mix, e.g. "Q4_K_M: Q4_K×134, F32×123, Q6_K×13, …"
+    /// (`gguf::GgufFile::weight_mix`).
+    pub weight_mix: String,
     /// Type of the token embedding table.
     pub token_embd_type: String,
     /// Whether the sentence-transformers dense head is present.
@@ -86,14 +109,13 @@ impl Embedder {
         let weights = Weights::load(&file, &data, &cfg, opts.allow_missing_head)?;
         let token_embd = TokenEmbedding::new(&file, data, cfg.n_embd)?;
         let name = file.get_str("general.name").ok().map(str::to_string);
+        let weight_mix = file.weight_mix();
         // The metadata (vocabulary included) was copied where needed; drop the map and it.
         drop(file);
 
-        let threads = match opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         let mut warnings = Vec::new();
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = opts.threads_for(available, &mut warnings);
         if weights.head.is_none() {
             warnings.push(format!(
                 "{}: no dense_2/dense_3 head; vectors are NOT EmbeddingGemma embeddings \
@@ -113,6 +135,7 @@ impl Embedder {
             n_vocab: token_embd.n_vocab(),
             dims,
             weight_type: weights.weight_type.to_string(),
+            weight_mix,
             token_embd_type: token_embd.type_name().to_string(),
             has_head: weights.head.is_some(),
             prompts: prompts.list().to_vec(),
@@ -325,5 +348,33 @@ impl Embedder {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmbedderOptions;
+
+    fn threads(requested: usize, available: usize) -> (usize, Vec<String>) {
+        let mut warnings = Vec::new();
+        let opts = EmbedderOptions {
+            threads: requested,
+            ..EmbedderOptions::default()
+        };
+        (opts.threads_for(available, &mut warnings), warnings)
+    }
+
+    #[test]
+    fn threads_are_capped_to_the_available_cores_with_a_warning() {
+        assert_eq!(threads(0, 4), (4, vec![]));
+        assert_eq!(threads(3, 4), (3, vec![]));
+        assert_eq!(threads(4, 4), (4, vec![]));
+        let (n, w) = threads(1000, 2);
+        assert_eq!(n, 2);
+        assert_eq!(
+            w,
+            ["1000 threads requested but only 2 cores are available; using 2"]
+        );
+        assert_eq!(threads(0, 0).0, 1);
     }
 }

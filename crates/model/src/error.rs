@@ -43,7 +43,8 @@ pub enum ModelError {
     },
 
     #[error(
-        "tensor '{name}' has type {ggml_type}; supported weight types are F32, F16, BF16, Q8_0 and Q4_0 \
+        "tensor '{name}' has type {ggml_type}; supported weight types are F32, F16, BF16, Q8_0, \
+         Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_NL \
          (re-convert with `ggufembed convert --outtype q8_0`)"
     )]
     UnsupportedWeightType {
@@ -59,7 +60,7 @@ pub enum ModelError {
     )]
     MissingHead,
 
-    #[error("unknown prompt name '{name}'; known prompts: {}", known.join(", "))]
+    #[error("unknown prompt name {name:?}; known prompt names: {}", known.join(", "))]
     UnknownPrompt { name: String, known: Vec<String> },
 
     #[error(

@@ -58,6 +58,15 @@ pub fn weight_type(name: &str, t: GgmlType) -> Result<WeightType, ModelError> {
         GgmlType::BF16 => WeightType::BF16,
         GgmlType::Q8_0 => WeightType::Q8_0,
         GgmlType::Q4_0 => WeightType::Q4_0,
+        GgmlType::Q4_1 => WeightType::Q4_1,
+        GgmlType::Q5_0 => WeightType::Q5_0,
+        GgmlType::Q5_1 => WeightType::Q5_1,
+        GgmlType::Q2_K => WeightType::Q2_K,
+        GgmlType::Q3_K => WeightType::Q3_K,
+        GgmlType::Q4_K => WeightType::Q4_K,
+        GgmlType::Q5_K => WeightType::Q5_K,
+        GgmlType::Q6_K => WeightType::Q6_K,
+        GgmlType::IQ4_NL => WeightType::IQ4_NL,
         other => {
             return Err(ModelError::UnsupportedWeightType {
                 name: name.to_string(),

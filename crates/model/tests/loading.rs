@@ -69,6 +69,9 @@ fn well_formed_tiny_model_reports_its_metadata() {
     assert_eq!(info.dims, vec![64]);
     assert!(info.has_head);
     assert_eq!(info.weight_type, "Q8_0");
+    // 2 layers: ffn_up is Q4_0, ffn_down BF16 (see common::tiny)
+    assert!(info.weight_mix.contains("Q4_0×2"), "{}", info.weight_mix);
+    assert!(info.weight_mix.contains("BF16×2"), "{}", info.weight_mix);
     assert!(info.warnings.is_empty());
     assert!(info.prompts.iter().any(|(n, _)| n == "query"));
 }

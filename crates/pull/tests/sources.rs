@@ -270,7 +270,7 @@ fn fake_index(dir: &Path) -> MirrorSpec {
     }
     MirrorSpec {
         package: FAKE_PKG.into(),
-        module: FAKE_MOD.into(),
+        member: format!("{FAKE_MOD}/chunk.bin"),
         wheels,
         approx_wheel_bytes: step as u64,
         zip_sha256: sha_hex(&zip_bytes),

@@ -25,9 +25,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-/// Registry name of the default model (EmbeddingGemma-300M, Q8_0).
-const DEFAULT_NAME: &str = "embeddinggemma-300m";
-
 /// The loaded model. Python sees it as `ggufembed._native.Engine`; users see the wrapper
 /// `ggufembed.Embedder`.
 #[pyclass(module = "ggufembed._native", frozen)]
@@ -73,38 +70,32 @@ fn pull_err(e: pull::PullError) -> PyErr {
     PyRuntimeError::new_err(format!("pull: {e}"))
 }
 
-/// The cached default model, pulled (with progress on stderr) if it is not there yet.
-fn default_model() -> PyResult<PathBuf> {
+/// Model names `pull` knows (`ggufembed models`), the default first.
+fn known_names() -> Vec<&'static str> {
+    pull::MODELS.iter().map(|m| m.name).collect()
+}
+
+/// A registry name (None = the default model) to its cached file, pulled on first use with
+/// progress on stderr.
+fn pull_name(name: Option<&str>) -> PyResult<PathBuf> {
+    let known = match name {
+        None => pull::registry::default_model(),
+        Some(n) => pull::lookup(n).map_err(|e| PyValueError::new_err(e.to_string()))?,
+    };
     let cache = pull::default_cache_dir();
-    if let Some(p) = pull::cached_model(&cache) {
+    if let Some(p) = pull::cached(&cache, known) {
         return Ok(p);
     }
     eprintln!(
-        "ggufembed: the default model is not in {} yet; fetching it once (like `ggufembed pull`)",
+        "ggufembed: the model {} is not in {} yet; fetching it once (like `ggufembed pull`)",
+        known.name,
         cache.display()
     );
     pull::ensure_model(
-        &pull::PullOptions::new(cache),
+        &pull::PullOptions::for_model(cache, known),
         &convert::StderrProgress::new(),
     )
     .map_err(pull_err)
-}
-
-/// Model names `pull` knows.
-fn known_names() -> Vec<&'static str> {
-    vec![DEFAULT_NAME]
-}
-
-/// A registry name to its cached file (pulled on first use).
-fn pull_name(name: Option<&str>) -> PyResult<PathBuf> {
-    match name {
-        None => default_model(),
-        Some(n) if n.eq_ignore_ascii_case(DEFAULT_NAME) => default_model(),
-        Some(n) => Err(PyValueError::new_err(format!(
-            "unknown model name '{n}'; known names: {}",
-            known_names().join(", ")
-        ))),
-    }
 }
 
 /// `model` as the user gave it: `None` (the default model), a path to a GGUF file, or a
@@ -477,7 +468,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_function(wrap_pyfunction!(pull_model, m)?)?;
     m.add_function(wrap_pyfunction!(model_names, m)?)?;
-    m.add("DEFAULT_MODEL", DEFAULT_NAME)?;
+    m.add("DEFAULT_MODEL", pull::registry::default_model().name)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

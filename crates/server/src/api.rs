@@ -175,12 +175,14 @@ pub fn parse_id_lists(v: &Value, field: &str) -> Result<Vec<Vec<u32>>, ApiError>
 }
 
 /// Accepts a string, an array of strings, an array of token ids, or an array whose elements are
-/// strings or arrays of token ids. Rejects empty strings/arrays and non-ids with the element's position.
+/// strings or arrays of token ids. An empty string is a text like any other (embedded as BOS+EOS,
+/// as sentence-transformers and the library do). Rejects empty arrays and non-ids with the
+/// element's position.
 pub fn parse_inputs(v: &Value, field: &str) -> Result<Vec<RawInput>, ApiError> {
     const SHAPES: &str =
         "a string, an array of strings, an array of token ids, or an array of token-id arrays";
     match v {
-        Value::String(s) => Ok(vec![text(s, field)?]),
+        Value::String(s) => Ok(vec![RawInput::Text(s.clone())]),
         Value::Array(items) if items.is_empty() => Err(ApiError::invalid(format!(
             "`{field}` is an empty array; send at least one input"
         ))),
@@ -193,7 +195,7 @@ pub fn parse_inputs(v: &Value, field: &str) -> Result<Vec<RawInput>, ApiError> {
             .map(|(i, item)| {
                 let at = format!("{field}[{i}]");
                 match item {
-                    Value::String(s) => text(s, &at),
+                    Value::String(s) => Ok(RawInput::Text(s.clone())),
                     Value::Array(ids) if ids.is_empty() => Err(ApiError::invalid(format!(
                         "`{at}` is an empty token array; send at least one token id"
                     ))),
@@ -210,15 +212,6 @@ pub fn parse_inputs(v: &Value, field: &str) -> Result<Vec<RawInput>, ApiError> {
             type_name(other)
         ))),
     }
-}
-
-fn text(s: &str, at: &str) -> Result<RawInput, ApiError> {
-    if s.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "`{at}` is an empty string; send some text"
-        )));
-    }
-    Ok(RawInput::Text(s.to_owned()))
 }
 
 fn token_ids(items: &[Value], at: &str) -> Result<Vec<u32>, ApiError> {
@@ -345,14 +338,18 @@ mod tests {
             parse_inputs(&json!([[2, 1], "x"]), "input").unwrap(),
             vec![RawInput::Tokens(vec![2, 1]), t("x")]
         );
+        // The empty string is a text (embedded, as by the library and the CLI).
+        assert_eq!(parse_inputs(&json!(""), "input").unwrap(), vec![t("")]);
+        assert_eq!(
+            parse_inputs(&json!(["a", ""]), "input").unwrap(),
+            vec![t("a"), t("")]
+        );
     }
 
     #[test]
     fn input_errors_name_the_element() {
         let msg = |v: Value| parse_inputs(&v, "input").unwrap_err().message;
-        assert!(msg(json!("")).contains("`input` is an empty string"));
         assert!(msg(json!([])).contains("empty array"));
-        assert!(msg(json!(["a", ""])).contains("`input[1]` is an empty string"));
         assert!(msg(json!([[2, -1]])).contains("`input[0][1]` = -1"));
         assert!(msg(json!([1.5])).contains("`input[0]` = 1.5"));
         assert!(msg(json!([[1], 3, "a"])).contains("`input[1]` is a number"));

@@ -23,6 +23,8 @@ pub struct BackendInfo {
     pub n_vocab: usize,
     /// Weight type of the large matrices, e.g. "Q8_0".
     pub quantization: String,
+    /// The file's type mix, e.g. "Q4_K_M: Q4_K×134, F32×123, Q6_K×13, …".
+    pub weight_mix: String,
     /// Whether the sentence-transformers dense head (`dense_2`, `dense_3`) is present.
     pub has_head: bool,
     /// Prompt names and the text each prepends.

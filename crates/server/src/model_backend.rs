@@ -48,6 +48,7 @@ impl Backend for ModelBackend {
             n_ctx: i.n_ctx,
             n_vocab: i.n_vocab,
             quantization: i.weight_type.clone(),
+            weight_mix: i.weight_mix.clone(),
             has_head: i.has_head,
             prompts: i.prompts.clone(),
             bos_id: t.bos_id(),

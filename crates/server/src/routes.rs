@@ -203,6 +203,7 @@ async fn info(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "max_input_length": info.n_ctx,
         "n_vocab": info.n_vocab,
         "quantization": info.quantization,
+        "weight_mix": info.weight_mix,
         "dense_head": info.has_head,
         "prompts": prompts,
         "max_batch_tokens": c.batch_tokens,

@@ -149,6 +149,33 @@ fn vectors_are_bit_identical_to_offline_under_concurrency() {
     assert_eq!(bits(&got), bits(&off[0]));
 }
 
+/// The empty string is a text like any other (BOS + prompt + EOS), in both APIs, as in the
+/// library and the CLI (and sentence-transformers): 200 and the library's vector.
+#[test]
+fn empty_text_is_embedded_like_the_library_does() {
+    let mut c = client();
+    for prompt in [None, Some("query")] {
+        let off = offline_embed(&[Input {
+            prompt_name: prompt.map(String::from),
+            ..Input::new("")
+        }]);
+        let (st, v) = post(
+            &mut c,
+            "/v1/embeddings",
+            &json!({"input": ["", "x"], "prompt_name": prompt}),
+        );
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(bits(&floats(&v["data"][0]["embedding"])), bits(&off[0]));
+        let (st, v) = post(
+            &mut c,
+            "/embed",
+            &json!({"inputs": "", "prompt_name": prompt}),
+        );
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(bits(&floats(&v[0])), bits(&off[0]));
+    }
+}
+
 #[test]
 fn token_input_equals_text_input() {
     let corpus = testkit::corpus();

@@ -1,8 +1,10 @@
 //! Tokenizer benchmark: load time from an open GGUF, and single-threaded encode throughput on the
 //! parity corpus (`tests/data/tokenizer_parity.jsonl`).
 //!
-//! `cargo run --release -p tokenizer --example tokbench -- [MODEL.gguf] [SECONDS]`
-//! (model defaults to `$GGUFEMBED_MODEL`).
+//! `cargo run --release -p tokenizer --example tokbench -- [MODEL.gguf | vocab.txt] [SECONDS]`
+//! (model defaults to `$GGUFEMBED_MODEL`). A `.txt` file is read as a Hugging Face WordPiece
+//! `vocab.txt` (e.g. `tests/data/minilm/vocab.txt`; `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]`
+//! are its control tokens), for the WordPiece tokenizer without a GGUF.
 
 use std::time::{Duration, Instant};
 
@@ -26,15 +28,8 @@ fn encode_pass(tok: &tokenizer::Tokenizer, texts: &[String], ids: &mut Vec<u32>)
     n
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let model = args
-        .get(1)
-        .cloned()
-        .or_else(|| std::env::var("GGUFEMBED_MODEL").ok())
-        .expect("usage: tokbench MODEL.gguf [SECONDS] (or set GGUFEMBED_MODEL)");
-    let seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-
+/// The tokenizer of a GGUF file, with load timings.
+fn gguf_tokenizer(model: &str) -> tokenizer::Tokenizer {
     let t0 = Instant::now();
     let file = gguf::GgufFile::open(model.as_ref()).expect("open gguf");
     let open = t0.elapsed();
@@ -49,11 +44,62 @@ fn main() {
     }
     let tok = tok.expect("built");
     println!(
-        "gguf open: {:.1} ms   tokenizer build from open file: {:.1} ms (best of 5), vocab {}",
+        "gguf open: {:.1} ms   tokenizer build from open file: {:.1} ms (best of 5), {:?}, vocab {}",
         open.as_secs_f64() * 1e3,
         build.as_secs_f64() * 1e3,
+        tok.model(),
         tok.vocab_size()
     );
+    tok
+}
+
+/// A WordPiece tokenizer from a Hugging Face `vocab.txt` (GGUF pieces via `hf_to_gguf_piece`).
+fn wordpiece_from_vocab_txt(path: &str) -> tokenizer::Tokenizer {
+    const SPECIALS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+    let text = std::fs::read_to_string(path).expect("read vocab.txt");
+    let (mut tokens, mut types) = (Vec::new(), Vec::new());
+    for hf in text.lines() {
+        let control = SPECIALS.contains(&hf);
+        tokens.push(tokenizer::hf_to_gguf_piece(hf, control).into_owned());
+        types.push(if control { 3 } else { 1 });
+    }
+    let t = Instant::now();
+    let tok = tokenizer::Tokenizer::from_wordpiece(&tokenizer::WordPieceVocab {
+        tokens: &tokens,
+        token_types: &types,
+        cls_id: None,
+        sep_id: None,
+        unk_id: None,
+        pad_id: None,
+        mask_id: None,
+        lowercase: None,
+        strip_accents: None,
+    })
+    .expect("tokenizer");
+    println!(
+        "tokenizer build from vocab.txt: {:.1} ms, {:?}, vocab {}, lowercase {}",
+        t.elapsed().as_secs_f64() * 1e3,
+        tok.model(),
+        tok.vocab_size(),
+        tok.lowercase()
+    );
+    tok
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let model = args
+        .get(1)
+        .cloned()
+        .or_else(|| std::env::var("GGUFEMBED_MODEL").ok())
+        .expect("usage: tokbench MODEL.gguf|vocab.txt [SECONDS] (or set GGUFEMBED_MODEL)");
+    let seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+
+    let tok = if model.ends_with(".txt") {
+        wordpiece_from_vocab_txt(&model)
+    } else {
+        gguf_tokenizer(&model)
+    };
 
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

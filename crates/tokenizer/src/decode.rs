@@ -1,6 +1,7 @@
-//! ids -> text, as Hugging Face's Gemma decoder (`Replace ▁→' '`, `ByteFallback`, `Fuse`).
+//! ids -> text: Hugging Face's Gemma decoder (`Replace ▁→' '`, `ByteFallback`, `Fuse`) for
+//! SentencePiece, its `WordPiece` decoder for WordPiece.
 
-use crate::{Tokenizer, TokenizerError};
+use crate::{Algo, Tokenizer, TokenizerError};
 
 pub(crate) fn decode(
     t: &Tokenizer,
@@ -8,16 +9,20 @@ pub(crate) fn decode(
     skip_special: bool,
 ) -> Result<String, TokenizerError> {
     let vocab = &t.vocab;
+    if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab.len()) {
+        return Err(TokenizerError::IdOutOfRange {
+            id,
+            vocab_size: vocab.len(),
+        });
+    }
     let mut out = String::new();
+    if let Algo::WordPiece(_) = t.algo {
+        crate::wordpiece::WordPiece::decode(vocab, ids, skip_special, &mut out);
+        return Ok(out);
+    }
     // Pending run of byte-fallback tokens.
     let mut bytes: Vec<u8> = Vec::new();
     for &id in ids {
-        if id as usize >= vocab.len() {
-            return Err(TokenizerError::IdOutOfRange {
-                id,
-                vocab_size: vocab.len(),
-            });
-        }
         if skip_special && t.is_skipped_in_decode(id) {
             continue;
         }

@@ -5,7 +5,7 @@ pub enum TokenizerError {
     #[error("reading tokenizer metadata: {0}")]
     Gguf(#[from] gguf::GgufError),
     #[error(
-        "unsupported tokenizer model {model:?} in tokenizer.ggml.model: only \"llama\" (SentencePiece) is supported"
+        "unsupported tokenizer model {model:?} in tokenizer.ggml.model: supported are \"llama\" (SentencePiece) and \"bert\" (WordPiece)"
     )]
     UnsupportedModel { model: String },
     #[error("tokenizer metadata is inconsistent: {key} has {got} entries but tokenizer.ggml.tokens has {expected}")]
@@ -28,6 +28,11 @@ pub enum TokenizerError {
     },
     #[error("the vocabulary has no <0x00>..<0xFF> byte tokens for {missing} byte values and no unknown token, so some text could not be encoded")]
     NoFallback { missing: usize },
+    #[error("the WordPiece vocabulary has no {name} token: {key} is not set and no piece is spelled {name}")]
+    MissingSpecial {
+        name: &'static str,
+        key: &'static str,
+    },
     #[error("token id {id} is out of range for a vocabulary of {vocab_size} tokens")]
     IdOutOfRange { id: u32, vocab_size: usize },
     #[error("unknown prompt name {name:?}; known prompt names: {known}")]

@@ -35,10 +35,12 @@ pub fn builtin_prompts() -> &'static [(&'static str, &'static str)] {
     ]
 }
 
-/// The prompts stored in `file` as `ggufembed.prompt.<name>` strings (file order), or the
-/// built-ins when the file has none.
+/// A model's prompts, the one list every command and API uses (`embed`, `tokenize`, `prompts`,
+/// the server's `/info`, `model::ModelInfo::prompts`): the `ggufembed.prompt.<name>` strings
+/// stored in `file` (file order), then every built-in whose name the file does not define (so
+/// `query`, `document`, `question answering` and `fact checking` always resolve).
 pub fn prompts_from_gguf(file: &gguf::GgufFile) -> Vec<(String, String)> {
-    let from_file: Vec<(String, String)> = file
+    let mut list: Vec<(String, String)> = file
         .metadata()
         .iter()
         .filter_map(|(key, value)| {
@@ -51,15 +53,36 @@ pub fn prompts_from_gguf(file: &gguf::GgufFile) -> Vec<(String, String)> {
             }
         })
         .collect();
-    if from_file.is_empty() {
-        builtin_prompts()
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect()
-    } else {
-        from_file
+    with_builtins(&mut list);
+    list
+}
+
+/// Appends every built-in prompt whose name `list` does not define.
+fn with_builtins(list: &mut Vec<(String, String)>) {
+    for (name, text) in builtin_prompts() {
+        if !list.iter().any(|(n, _)| same_name(n, name)) {
+            list.push((name.to_string(), text.to_string()));
+        }
     }
 }
+
+/// The text to put before an input: none without a prompt name or title; else the named prompt
+/// (the document prompt when only a title is given), its title slot filled
+/// (`title: {title} | text: `). Errors as [`resolve_prompt`].
+pub fn prompt_prefix(
+    prompts: &[(String, String)],
+    name: Option<&str>,
+    title: Option<&str>,
+) -> Result<String, TokenizerError> {
+    match (name, title) {
+        (None, None) => Ok(String::new()),
+        (None, Some(title)) => resolve_prompt(prompts, DOCUMENT, Some(title)),
+        (Some(name), title) => resolve_prompt(prompts, name, title),
+    }
+}
+
+/// The prompt a title alone selects.
+const DOCUMENT: &str = "document";
 
 /// Canonical form of a prompt name for matching.
 fn same_name(a: &str, b: &str) -> bool {
@@ -158,6 +181,39 @@ mod tests {
         );
         let e = resolve_prompt(&[], "query", Some("x")).unwrap_err();
         assert!(e.to_string().contains("title"), "{e}");
+    }
+
+    #[test]
+    fn a_file_list_keeps_every_builtin_it_does_not_define() {
+        let mut list = vec![
+            ("Query".to_string(), "mine: ".to_string()),
+            ("extra".to_string(), "x: ".to_string()),
+        ];
+        with_builtins(&mut list);
+        // The file's own text wins; no duplicate `query`; the task prompts are there.
+        assert_eq!(resolve_prompt(&list, "query", None).unwrap(), "mine: ");
+        assert_eq!(
+            list.iter().filter(|(n, _)| same_name(n, "query")).count(),
+            1
+        );
+        for n in ["question answering", "fact checking", "extra", "STS"] {
+            assert!(resolve_prompt(&list, n, None).is_ok(), "{n}");
+        }
+        assert_eq!(list.len(), 2 + builtin_prompts().len() - 1);
+    }
+
+    #[test]
+    fn a_title_alone_selects_the_document_prompt() {
+        assert_eq!(prompt_prefix(&[], None, None).unwrap(), "");
+        assert_eq!(
+            prompt_prefix(&[], None, Some("T")).unwrap(),
+            "title: T | text: "
+        );
+        assert_eq!(
+            prompt_prefix(&[], Some("STS"), None).unwrap(),
+            "task: sentence similarity | query: "
+        );
+        assert!(prompt_prefix(&[], Some("query"), Some("T")).is_err());
     }
 
     #[test]

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled EmbeddingGemma-300M Q8_0).
-    #[arg(long)]
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled EmbeddingGemma-300M Q8_0].
+    #[arg(long, short)]
     model: Option<PathBuf>,
-    /// Worker threads (0 = one per available core).
-    #[arg(long, default_value_t = 0)]
+    /// Compute threads (0 = all cores; more than the cores is capped, with a warning).
+    #[arg(long, short, default_value_t = 0)]
     threads: usize,
     /// Timed runs per latency workload, after warm-up (at least 20).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(20..=100_000))]
@@ -151,7 +152,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         ..EmbedderOptions::default()
     };
     let t0 = Instant::now();
-    let mut embedder = Embedder::open(&path, &opts)?;
+    let mut embedder = crate::model_path::open_embedder(&path, &opts)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let threads = embedder.info().threads;
 

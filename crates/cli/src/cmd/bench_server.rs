@@ -10,7 +10,7 @@
 use super::bench::BENCH_CORPUS;
 use crate::error::CliError;
 use crate::model_path::resolve_model;
-use model::{Embedder, EmbedderOptions, Input};
+use model::{EmbedderOptions, Input};
 use server::loadtest::{self, LoadConfig, LoadText};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -277,12 +277,7 @@ fn server_info(url: &str, key: Option<&str>) -> Result<Option<serde_json::Value>
 /// Offline embeddings of every text (one `embed` call, as `ggufembed embed` batches them) and the
 /// batch throughput in tokens/s. The engine is dropped before the load starts.
 fn offline_reference(path: &Path, texts: &[LoadText]) -> Result<(Vec<Vec<f32>>, f64), CliError> {
-    let mut e = Embedder::open(path, &EmbedderOptions::default()).map_err(|source| {
-        CliError::ModelOpen {
-            path: path.display().to_string(),
-            source,
-        }
-    })?;
+    let mut e = crate::model_path::open_embedder(path, &EmbedderOptions::default())?;
     let inputs: Vec<Input> = texts
         .iter()
         .map(|t| Input {

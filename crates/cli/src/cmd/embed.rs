@@ -1,16 +1,14 @@
-//! `ggufembed embed [--model M] [TEXT…] [--input FILE] [--prompt-name P] [--title T] [--dims D]
-//! [--format jsonl|json|csv|npy] [--output FILE] [--threads N] [--no-truncate] [--allow-missing-head]`
+//! `ggufembed embed [-m M] [TEXT…] [-i FILE] [--input-format F] [--prompt-name P] [--title T]
+//! [--dims D] [--format jsonl|json|csv|npy] [-o FILE] [-t N] [--no-truncate] [--allow-missing-head]`
 //!
 //! Embeds texts from arguments, a `.txt`/`.jsonl` file or stdin, writing one vector per input in
 //! input order. Input streams through in chunks of `CHUNK` records, so memory stays bounded
-//! whatever the input size. A bad record (invalid JSON, too long with `--no-truncate`, unknown
-//! prompt, ...) is reported on stderr with its line number and skipped; the job goes on and the
-//! exit code is non-zero at the end.
+//! whatever the input size. Records and bad records are handled as `input::INPUT_HELP` says.
 
 mod output;
 
 use crate::error::CliError;
-use crate::input::{self, Record, Source, TextArgs};
+use crate::input::{self, Record, TextArgs};
 use model::{Embedder, EmbedderOptions, Input, TokenInput, Truncate};
 use output::{Format, Writer};
 use std::io::{BufRead, IsTerminal};
@@ -25,20 +23,19 @@ const CHUNK: usize = 64;
 pub struct Args {
     #[command(flatten)]
     pub text: TextArgs,
-    /// Document title: the document prompt becomes `title: {title} | text: `. A .jsonl
-    /// record's "title" overrides it.
-    #[arg(long)]
-    pub title: Option<String>,
     /// Output dimensions (Matryoshka): 768, 512, 256 or 128.
     #[arg(long)]
     pub dims: Option<usize>,
-    /// Output format. npy holds only the vectors (float32 [n, dims], failed records left out).
+    /// Output format. jsonl/json: {"id", "line", "embedding", "n_tokens", "truncated"} per
+    /// record; csv: columns id,line,n_tokens,truncated,e0,… (an id that is not a string is
+    /// written as its JSON text, a missing one as an empty field); npy: only the vectors
+    /// (float32 [n, dims], failed records left out).
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: Format,
     /// Write to FILE instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Compute threads (0 = all cores).
+    /// Compute threads (0 = all cores; more than the cores is capped, with a warning).
     #[arg(long, short, default_value_t = 0)]
     pub threads: usize,
     /// Fail inputs longer than the model's context (2048 tokens) instead of truncating them.
@@ -53,24 +50,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let source = Source::choose(args.text.texts.clone(), args.text.input.clone())?;
+    let records = args.text.open()?;
     let path = crate::model_path::resolve_model(args.text.model.clone())?;
     let opts = EmbedderOptions {
         threads: args.threads,
         allow_missing_head: args.allow_missing_head,
     };
-    let mut embedder = Embedder::open(&path, &opts).map_err(|e| CliError::ModelOpen {
-        path: path.display().to_string(),
-        source: e,
-    })?;
-    for w in &embedder.info().warnings {
-        eprintln!("ggufembed: warning: {w}");
-    }
+    let mut embedder = crate::model_path::open_embedder(&path, &opts)?;
 
     // Options are checked once, before any input is read.
     let template = Input {
         prompt_name: args.text.prompt_name.clone(),
-        title: args.title.clone(),
+        title: args.text.title.clone(),
         dims: args.dims,
         truncate: if args.no_truncate {
             Truncate::Error
@@ -85,11 +76,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let dims = args.dims.unwrap_or(embedder.info().n_embd);
 
-    let progress = match &source {
-        Source::File(p) if std::io::stderr().is_terminal() => Some(Progress::new(p)),
+    let progress = match records.file() {
+        Some((p, format)) if std::io::stderr().is_terminal() => Some(Progress::new(p, format)),
         _ => None,
     };
-    let records = input::open(source)?;
     let input_name = records.name().to_string();
     let out_name = args
         .output
@@ -103,41 +93,33 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     let mut job = Job {
         embedder: &mut embedder,
+        args: &args.text,
         template: &template,
         input_name: &input_name,
-        failed: 0,
-        done: 0,
+        tally: input::Tally::default(),
     };
     let mut records = records.peekable();
     while records.peek().is_some() {
         let chunk: Vec<Result<Record, CliError>> = records.by_ref().take(CHUNK).collect();
         let n_tokens = job.run_chunk(chunk, &mut writer).map_err(io_err)?;
         if let Some(p) = &progress {
-            p.advance(job.done + job.failed, n_tokens);
+            p.advance(job.tally.done + job.tally.failed, n_tokens);
         }
     }
     writer.finish().map_err(io_err)?;
     if let Some(p) = progress {
         p.finish();
     }
-
-    if job.failed > 0 {
-        eprintln!(
-            "ggufembed: {} of {} inputs failed (see the messages above); the others were embedded",
-            job.failed,
-            job.failed + job.done
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(job.tally.finish("embedded"))
 }
 
 struct Job<'a> {
     embedder: &'a mut Embedder,
+    /// The prompt and title defaults.
+    args: &'a TextArgs,
     template: &'a Input,
     input_name: &'a str,
-    failed: usize,
-    done: usize,
+    tally: input::Tally,
 }
 
 impl Job<'_> {
@@ -148,63 +130,55 @@ impl Job<'_> {
         chunk: Vec<Result<Record, CliError>>,
         writer: &mut Writer,
     ) -> std::io::Result<usize> {
-        let mut ids = Vec::with_capacity(chunk.len());
+        let mut keys = Vec::with_capacity(chunk.len());
         let mut prepared = Vec::with_capacity(chunk.len());
         for record in chunk {
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
-                    self.fail(&e.to_string());
+                    self.tally.fail(&e);
                     continue;
                 }
             };
-            match self.embedder.prepare(&self.input_for(&record)) {
+            let (prompt_name, title) = self.args.prompt_of(&record);
+            let input = Input {
+                text: record.text,
+                prompt_name,
+                title,
+                ..self.template.clone()
+            };
+            match self.embedder.prepare(&input) {
                 Ok(t) => {
-                    ids.push(record.id.unwrap_or_else(|| record.line_no.into()));
+                    keys.push((record.id, record.line_no));
                     prepared.push(t);
                 }
-                Err(e) => self.fail(&format!("{}:{}: {e}", self.input_name, record.line_no)),
+                Err(e) => self
+                    .tally
+                    .fail(&format!("{}:{}: {e}", self.input_name, record.line_no)),
             }
         }
         let n_tokens = prepared.iter().map(|t: &TokenInput| t.ids.len()).sum();
         match self.embedder.embed_tokens(&prepared) {
             Ok(vectors) => {
-                for (id, v) in ids.iter().zip(&vectors) {
+                for ((id, line), v) in keys.iter().zip(&vectors) {
                     writer.write(&output::Record {
-                        id,
+                        id: id.as_ref(),
+                        line: *line,
                         embedding: &v.vector,
                         n_tokens: v.n_tokens,
                         truncated: v.truncated,
                     })?;
                 }
-                self.done += vectors.len();
+                self.tally.done += vectors.len();
             }
             // Inputs were validated by `prepare`, so this is not expected; report them all.
             Err(e) => {
-                for id in &ids {
-                    self.fail(&format!("{}: record {id}: {e}", self.input_name));
+                for (_, line) in &keys {
+                    self.tally.fail(&format!("{}:{line}: {e}", self.input_name));
                 }
             }
         }
         Ok(n_tokens)
-    }
-
-    /// The record's text with the command's options; the record's own prompt/title win.
-    fn input_for(&self, r: &Record) -> Input {
-        Input {
-            text: r.text.clone(),
-            prompt_name: match &r.prompt_name {
-                None => self.template.prompt_name.clone(),
-                Some(p) => p.clone(),
-            },
-            title: r.title.clone().or_else(|| self.template.title.clone()),
-            ..self.template.clone()
-        }
-    }
-
-    fn fail(&mut self, message: &str) {
-        eprintln!("ggufembed: {message}");
-        self.failed += 1;
     }
 }
 
@@ -216,8 +190,8 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(path: &Path) -> Progress {
-        let total = count_lines(path);
+    fn new(path: &Path, format: input::Format) -> Progress {
+        let total = count_lines(path, format);
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -247,11 +221,11 @@ impl Progress {
 
 /// Records in a file (the progress total): every line of a text file, every non-blank line of a
 /// JSON-lines file; 0 if it cannot be read now (the real read reports the error).
-fn count_lines(path: &Path) -> u64 {
+fn count_lines(path: &Path, format: input::Format) -> u64 {
     let Ok(f) = std::fs::File::open(path) else {
         return 0;
     };
-    let jsonl = input::Format::of_path(path) == input::Format::JsonLines;
+    let jsonl = format == input::Format::JsonLines;
     std::io::BufReader::new(f)
         .split(b'\n')
         .map_while(Result::ok)

@@ -1,5 +1,6 @@
-//! `ggufembed inspect FILE [--json] [--hashes]`: architecture summary, all metadata (long
-//! arrays as length + first items) and the tensor table of a GGUF file.
+//! `ggufembed inspect [FILE | --model M] [--json] [--hashes]`: architecture summary, all metadata
+//! (long arrays as length + first items) and the tensor table of a GGUF file (default: the
+//! pulled default model, like every command that takes a model).
 
 use crate::error::CliError;
 use gguf::{Array, GgufFile, TensorInfo, Value};
@@ -10,8 +11,11 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The GGUF file to inspect.
-    pub file: PathBuf,
+    /// The GGUF file to inspect (default: the pulled default model).
+    pub file: Option<PathBuf>,
+    /// The same as FILE, spelt like every other command's model option.
+    #[arg(long, short, conflicts_with = "file")]
+    pub model: Option<PathBuf>,
     /// Print JSON instead of text (same content; arrays carry a payload sha256).
     #[arg(long)]
     pub json: bool,
@@ -20,13 +24,22 @@ pub struct Args {
     pub hashes: bool,
 }
 
+impl Args {
+    /// The file inspected (set by `run` once resolved).
+    fn path(&self) -> &std::path::Path {
+        self.file.as_deref().unwrap_or(std::path::Path::new(""))
+    }
+}
+
 /// Array items shown before "...".
 const HEAD_ITEMS: usize = 5;
 /// Longest string value shown in full in text output.
 const MAX_TEXT_CHARS: usize = 120;
 
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let file = GgufFile::open(&args.file)?;
+pub fn run(mut args: Args) -> Result<ExitCode, CliError> {
+    let path = crate::model_path::resolve_model(args.file.take().or(args.model.take()))?;
+    let file = crate::model_path::open_gguf(&path)?;
+    args.file = Some(path);
     let summary = Summary::of(&file);
     let hashes = args.hashes.then(|| tensor_hashes(&file));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -63,6 +76,8 @@ struct Summary {
     n_vocab: Option<usize>,
     file_type: Option<u32>,
     n_tensors: usize,
+    /// `GgufFile::weight_mix`: file type and tensors per type.
+    weight_mix: String,
     tensor_bytes: u64,
     has_dense_2: bool,
     has_dense_3: bool,
@@ -90,6 +105,7 @@ impl Summary {
                 .map(Array::len),
             file_type: f.get_u32("general.file_type").ok(),
             n_tensors: f.tensors().len(),
+            weight_mix: f.weight_mix(),
             tensor_bytes: f.tensors().iter().map(|t| t.n_bytes).sum(),
             has_dense_2: f.tensor_info("dense_2.weight").is_some(),
             has_dense_3: f.tensor_info("dense_3.weight").is_some(),
@@ -148,7 +164,7 @@ fn write_text(
     s: &Summary,
     hashes: Option<&[String]>,
 ) -> std::io::Result<()> {
-    writeln!(out, "file:           {}", args.file.display())?;
+    writeln!(out, "file:           {}", args.path().display())?;
     writeln!(
         out,
         "format:         GGUF v{}, {} bytes ({}), alignment {}, data at offset {}",
@@ -180,6 +196,7 @@ fn write_text(
         s.tensor_bytes,
         mib(s.tensor_bytes)
     )?;
+    writeln!(out, "types:          {}", s.weight_mix)?;
     let yes = |b: bool| if b { "present" } else { "absent" };
     writeln!(
         out,
@@ -280,7 +297,7 @@ fn to_json(args: &Args, f: &GgufFile, s: &Summary, hashes: Option<&[String]>) ->
         })
         .collect();
     json!({
-        "file": args.file.display().to_string(),
+        "file": args.path().display().to_string(),
         "file_size": f.file_size(),
         "version": f.version(),
         "alignment": f.alignment(),
@@ -299,6 +316,10 @@ fn to_json(args: &Args, f: &GgufFile, s: &Summary, hashes: Option<&[String]>) ->
             "file_type": s.file_type,
             "file_type_name": s.file_type.and_then(gguf::file_type_name),
             "tensor_count": s.n_tensors,
+            "weight_mix": s.weight_mix,
+            "type_counts": f.type_counts().iter()
+                .map(|(t, n)| (t.name().to_string(), json!(n)))
+                .collect::<Map<String, Json>>(),
             "tensor_bytes": s.tensor_bytes,
             "has_dense_2": s.has_dense_2,
             "has_dense_3": s.has_dense_3,
@@ -394,7 +415,8 @@ mod tests {
 
     fn args(file: PathBuf) -> Args {
         Args {
-            file,
+            file: Some(file),
+            model: None,
             json: false,
             hashes: true,
         }
@@ -415,6 +437,7 @@ mod tests {
             (None, Some(12), Some(7))
         );
         assert_eq!(s.n_tensors, 2);
+        assert_eq!(s.weight_mix, "Q8_0: F32×1, Q8_0×1");
         assert_eq!(s.tensor_bytes, 12 * 2 * 34 + 64 * 3 * 4);
         assert!(s.has_dense_2 && !s.has_dense_3);
 
@@ -464,12 +487,14 @@ mod tests {
         bytes.truncate(bytes.len() - 100);
         std::fs::write(&path, bytes).unwrap();
         match run(args(path.clone())) {
-            Err(e @ CliError::Gguf(_)) => {
+            Err(e @ CliError::File { .. }) => {
                 let msg = e.to_string();
                 assert!(
                     msg.contains("dense_2.weight") && msg.contains("past the end"),
                     "{msg}"
                 );
+                // The error names the file, as every file error does.
+                assert!(msg.starts_with(&format!("{}: ", path.display())), "{msg}");
                 assert!(!msg.contains('\n'));
             }
             r => panic!("expected a GGUF error, got {:?}", r.map(|_| ())),

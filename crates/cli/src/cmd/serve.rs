@@ -16,8 +16,9 @@ fn defaults() -> ServerConfig {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF model file (default: the pulled default model).
-    #[arg(long)]
+    /// GGUF model file, or a model name from `ggufembed models` (pulled on first use)
+    /// [default: the pulled default model]. Checked (open + GGUF header) before the port is bound.
+    #[arg(long, short)]
     model: Option<PathBuf>,
     /// Address to bind. Anything but loopback exposes the server to the network: set --api-key.
     #[arg(long, default_value = "127.0.0.1")]
@@ -25,8 +26,8 @@ pub struct Args {
     /// Port to bind (0: any free port; the chosen one is printed).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Kernel threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    /// Compute threads (0 = all cores; more than the cores is capped, with a warning).
+    #[arg(long, short, default_value_t = 0)]
     threads: usize,
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, env = "GGUFEMBED_API_KEY", hide_env_values = true)]
@@ -77,6 +78,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     let model = resolve_model(args.model)?;
+    // A missing, unreadable or non-GGUF file fails here, before anything listens.
+    drop(crate::model_path::open_gguf(&model)?);
     let config = ServerConfig {
         batch_tokens: args.batch_tokens,
         queue_size: args.queue_size,

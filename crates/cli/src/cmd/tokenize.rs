@@ -1,12 +1,15 @@
-//! `ggufembed tokenize [--model M] [TEXT…] [--input FILE] [--prompt-name P]`: token ids and
-//! pieces of each input text, one JSON object per line on stdout, in input order.
+//! `ggufembed tokenize [-m M] [TEXT…] [-i FILE] [--input-format F] [--prompt-name P] [--title T]`:
+//! token ids and pieces of each input record, one JSON object per line on stdout, in input
+//! order. Records, prompts and bad records are handled exactly as in `embed`
+//! (`input::INPUT_HELP`), so the ids shown are the ones `embed` feeds the model (before
+//! truncation to the context).
 
 use crate::error::CliError;
-use crate::input::{self, Record, Source, TextArgs};
+use crate::input::{Record, Tally, TextArgs};
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
-use tokenizer::prompts::{prompts_from_gguf, resolve_prompt};
+use tokenizer::prompts::{prompt_prefix, prompts_from_gguf};
 use tokenizer::Tokenizer;
 
 #[derive(clap::Args)]
@@ -17,41 +20,45 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct Output<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The record's own id, or null.
     id: Option<&'a serde_json::Value>,
+    line: usize,
     token_ids: &'a [u32],
     tokens: Vec<&'a str>,
 }
 
 pub fn run(Args { text: args }: Args) -> Result<ExitCode, CliError> {
-    let source = Source::choose(args.texts, args.input)?;
-    let path = crate::model_path::resolve_model(args.model)?;
-    let file = gguf::GgufFile::open(&path)?;
-    let tok = Tokenizer::from_gguf(&file)?;
+    let records = args.open()?;
+    let path = crate::model_path::resolve_model(args.model.clone())?;
+    let file = crate::model_path::open_gguf(&path)?;
+    let tok = Tokenizer::from_gguf(&file).map_err(|e| crate::model_path::file_error(&path, e))?;
     let prompts = prompts_from_gguf(&file);
-    // Check the default prompt before reading any input.
-    if let Some(name) = &args.prompt_name {
-        resolve_prompt(&prompts, name, None)?;
-    }
+    drop(file);
+    // Check the default prompt and title before reading any input.
+    prompt_prefix(&prompts, args.prompt_name.as_deref(), args.title.as_deref())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
 
-    let records = input::open(source)?;
     let input_name = records.name().to_string();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut tally = Tally::default();
     let mut text = String::new();
     let mut ids = Vec::new();
     for record in records {
-        let record = record?;
-        let line = record.line_no;
-        prompted_text(&prompts, args.prompt_name.as_deref(), &record, &mut text).map_err(
-            |reason| CliError::Input {
-                input: input_name.clone(),
-                line,
-                reason,
-            },
-        )?;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                tally.fail(&e);
+                continue;
+            }
+        };
+        if let Err(reason) = prompted_text(&prompts, &args, &record, &mut text) {
+            tally.fail(&format!("{input_name}:{}: {reason}", record.line_no));
+            continue;
+        }
         tok.encode_into(&text, &mut ids);
         let output = Output {
             id: record.id.as_ref(),
+            line: record.line_no,
             token_ids: &ids,
             tokens: ids.iter().map(|&i| tok.piece(i).unwrap_or("")).collect(),
         };
@@ -61,37 +68,26 @@ pub fn run(Args { text: args }: Args) -> Result<ExitCode, CliError> {
         if let Err(e) = written {
             return stdout_error(e);
         }
+        tally.done += 1;
     }
-    match out.flush() {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => stdout_error(e),
+    if let Err(e) = out.flush() {
+        return stdout_error(e);
     }
+    Ok(tally.finish("tokenized"))
 }
 
-/// `text` = the record's prompt (its own `prompt_name`, else the default) + its text.
+/// `text` = the record's prompt (its own `prompt_name`/`title`, else the defaults) + its text.
 fn prompted_text(
     prompts: &[(String, String)],
-    default_prompt: Option<&str>,
+    args: &TextArgs,
     record: &Record,
     text: &mut String,
 ) -> Result<(), String> {
-    let name = match &record.prompt_name {
-        Some(own) => own.as_deref(),
-        None => default_prompt,
-    };
+    let (name, title) = args.prompt_of(record);
     text.clear();
-    match (name, &record.title) {
-        (Some(name), title) => {
-            let prompt = resolve_prompt(prompts, name, title.as_deref()).map_err(|e| e.to_string())?;
-            text.push_str(&prompt);
-        }
-        (None, Some(_)) => {
-            return Err(
-                "a \"title\" needs the document prompt: add \"prompt_name\": \"document\" or --prompt-name document".into(),
-            )
-        }
-        (None, None) => {}
-    }
+    let prefix =
+        prompt_prefix(prompts, name.as_deref(), title.as_deref()).map_err(|e| e.to_string())?;
+    text.push_str(&prefix);
     text.push_str(&record.text);
     Ok(())
 }
@@ -118,7 +114,18 @@ mod tests {
             id: None,
             text: "hello".into(),
             prompt_name: prompt_name.map(|p| p.map(String::from)),
-            title: title.map(String::from),
+            title: title.map(|t| Some(t.to_string())),
+        }
+    }
+
+    fn defaults(prompt_name: Option<&str>) -> TextArgs {
+        TextArgs {
+            texts: vec![],
+            model: None,
+            input: None,
+            input_format: None,
+            prompt_name: prompt_name.map(String::from),
+            title: None,
         }
     }
 
@@ -126,7 +133,7 @@ mod tests {
     fn prompt_choice() {
         let mut t = String::new();
         let ok = |r: &Record, default: Option<&str>, t: &mut String| {
-            prompted_text(&[], default, r, t).map(|_| t.clone())
+            prompted_text(&[], &defaults(default), r, t).map(|_| t.clone())
         };
         assert_eq!(ok(&record(None, None), None, &mut t).unwrap(), "hello");
         assert_eq!(
@@ -146,7 +153,22 @@ mod tests {
             ok(&record(None, Some("Doc")), Some("document"), &mut t).unwrap(),
             "title: Doc | text: hello"
         );
-        assert!(ok(&record(None, Some("Doc")), None, &mut t).is_err());
+        // A title alone selects the document prompt, as in `embed`.
+        assert_eq!(
+            ok(&record(None, Some("Doc")), None, &mut t).unwrap(),
+            "title: Doc | text: hello"
+        );
+        // The task prompts every command accepts.
+        assert_eq!(
+            ok(
+                &record(Some(Some("question answering")), None),
+                None,
+                &mut t
+            )
+            .unwrap(),
+            "task: question answering | query: hello"
+        );
+        assert!(ok(&record(None, Some("Doc")), Some("query"), &mut t).is_err());
         let e = ok(&record(Some(Some("nope")), None), None, &mut t).unwrap_err();
         assert!(e.contains("nope") && e.contains("query"), "{e}");
     }

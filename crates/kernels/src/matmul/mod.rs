@@ -17,7 +17,7 @@ mod int8_x86;
 mod scalar;
 
 use crate::pool::{SyncPtr, ThreadPool};
-use crate::quant::{block_ints, quantize_block_q8_0, QK};
+use crate::quant::{quantize_block_q8_0, row_ints, QK};
 use crate::{Isa, KernelError, WeightRef};
 use float::FloatPanels;
 use int8::{IntPanels, QuantPtrs};
@@ -67,7 +67,9 @@ impl PackedMatrix {
     /// Pack `parts` (stacked along rows, e.g. fused Q/K/V or gate/up; all with the same `cols`)
     /// for the [`active_isa`](crate::active_isa) path.
     ///
-    /// If every part is Q8_0/Q4_0 the matrix uses int8 dot products; if every part is a float
+    /// If every part is quantized (any mix of [`WeightType`](crate::WeightType)s: fused parts
+    /// may differ, e.g. a Q6_K `attn_v` beside Q4_K `attn_q`/`attn_k`) the matrix uses int8 dot
+    /// products, each row converted as `quant::row_ints` describes; if every part is a float
     /// type it uses f32 math. Mixed float/quantized parts are all dequantized to f32.
     pub fn pack(parts: &[WeightRef<'_>]) -> Result<PackedMatrix, KernelError> {
         Self::pack_for(crate::active_isa(), parts)
@@ -121,14 +123,17 @@ impl PackedMatrix {
             let mut q = vec![0i8; rows * cols];
             let mut d = vec![0f32; rows * nb];
             let mut r = 0;
-            let mut blk = [0i8; QK];
+            let mut tmp = vec![0f32; cols];
             for p in parts {
                 let rb = p.wtype.row_bytes(cols).expect("checked above");
                 for row in p.data.chunks_exact(rb) {
-                    for b in 0..nb {
-                        d[r * nb + b] = block_ints(p.wtype, row, b, &mut blk);
-                        q[r * cols + b * QK..][..QK].copy_from_slice(&blk);
-                    }
+                    row_ints(
+                        p.wtype,
+                        row,
+                        &mut q[r * cols..(r + 1) * cols],
+                        &mut d[r * nb..(r + 1) * nb],
+                        &mut tmp,
+                    );
                     r += 1;
                 }
             }

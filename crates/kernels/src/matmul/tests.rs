@@ -36,6 +36,17 @@ pub(crate) fn random_weights(
                     (0..QK / 2).for_each(|_| out.push(rng.gen::<u8>()));
                 }
             }
+            _ => {
+                // random bytes, with small positive scales (K-quant sub-scales go up to 63)
+                for _ in 0..cols / wtype.block_size() {
+                    let start = out.len();
+                    (0..wtype.block_bytes()).for_each(|_| out.push(rng.gen::<u8>()));
+                    for &off in wtype.f16_fields() {
+                        let d = f16::from_f32(rng.gen_range(0.0005f32..0.003));
+                        out[start + off..start + off + 2].copy_from_slice(&d.to_le_bytes());
+                    }
+                }
+            }
         }
     }
     assert_eq!(out.len(), rows * wtype.row_bytes(cols).unwrap());
@@ -78,6 +89,8 @@ fn reference(
     let rb = wtype.row_bytes(cols).unwrap();
     let mut wf = vec![0f32; cols];
     let mut xr = x.to_vec();
+    let mut wq = vec![0i8; cols];
+    let mut wd = vec![0f32; cols / QK];
     if wtype.is_quantized() {
         let mut q = [0i8; QK];
         for blk in xr.chunks_exact_mut(QK) {
@@ -89,7 +102,16 @@ fn reference(
     }
     let mut y = vec![0f64; n_tok * rows];
     for r in 0..rows {
-        crate::dequantize_row(wtype, &data[r * rb..(r + 1) * rb], &mut wf).unwrap();
+        let row = &data[r * rb..(r + 1) * rb];
+        if wtype.is_quantized() {
+            // the int8 form the kernels run on (tested against dequantize_row below)
+            row_ints(wtype, row, &mut wq, &mut wd, &mut wf);
+            for (k, w) in wf.iter_mut().enumerate() {
+                *w = wq[k] as f32 * wd[k / QK];
+            }
+        } else {
+            crate::dequantize_row(wtype, row, &mut wf).unwrap();
+        }
         for t in 0..n_tok {
             y[t * rows + r] = (0..cols)
                 .map(|k| wf[k] as f64 * xr[t * cols + k] as f64)
@@ -99,19 +121,63 @@ fn reference(
     y
 }
 
-const ALL_TYPES: [WeightType; 5] = [
-    WeightType::F32,
-    WeightType::F16,
-    WeightType::BF16,
-    WeightType::Q8_0,
-    WeightType::Q4_0,
-];
+const ALL_TYPES: [WeightType; 14] = WeightType::ALL;
+
+/// A shape's column count made valid for `wtype` (a multiple of its block).
+fn cols_for(wtype: WeightType, cols: usize) -> usize {
+    cols.next_multiple_of(wtype.block_size())
+}
+
+/// The int8 form of every row: exact (q·d equals the file's value bit for bit) for Q8_0, Q4_0,
+/// Q5_0 and IQ4_NL; within half a step (amax/254) of the exact value for the others.
+#[test]
+fn row_ints_are_exact_or_within_half_a_step() {
+    let mut rng = StdRng::seed_from_u64(9);
+    for wtype in ALL_TYPES.into_iter().filter(|t| t.is_quantized()) {
+        let cols = cols_for(wtype, 512);
+        let data = random_weights(wtype, 4, cols, &mut rng);
+        let rb = wtype.row_bytes(cols).unwrap();
+        let exact = matches!(
+            wtype,
+            WeightType::Q8_0 | WeightType::Q4_0 | WeightType::Q5_0 | WeightType::IQ4_NL
+        );
+        let (mut q, mut d) = (vec![0i8; cols], vec![0f32; cols / QK]);
+        let (mut tmp, mut want) = (vec![0f32; cols], vec![0f32; cols]);
+        for row in data.chunks_exact(rb) {
+            row_ints(wtype, row, &mut q, &mut d, &mut tmp);
+            crate::dequantize_row(wtype, row, &mut want).unwrap();
+            for b in 0..cols / QK {
+                let blk = &want[b * QK..(b + 1) * QK];
+                let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
+                for (k, &w) in blk.iter().enumerate() {
+                    let got = q[b * QK + k] as f32 * d[b];
+                    if exact {
+                        assert_eq!(got.to_bits(), w.to_bits(), "{wtype:?} block {b}");
+                    } else {
+                        assert!(
+                            (got - w).abs() <= amax / 254.0 * 1.0001,
+                            "{wtype:?} block {b}: {got} vs {w} (amax {amax})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
 
 #[test]
 fn scalar_matches_f64_reference() {
     let mut rng = StdRng::seed_from_u64(1);
     for wtype in ALL_TYPES {
-        let (rows, cols, n_tok) = (37, if wtype.is_quantized() { 96 } else { 45 }, 5);
+        let (rows, cols, n_tok) = (
+            37,
+            if wtype.is_quantized() {
+                cols_for(wtype, 96)
+            } else {
+                45
+            },
+            5,
+        );
         let data = random_weights(wtype, rows, cols, &mut rng);
         let w = PackedMatrix::pack_for(
             Isa::Scalar,
@@ -139,34 +205,49 @@ fn scalar_matches_f64_reference() {
 #[test]
 fn fused_parts_stack_rows() {
     let mut rng = StdRng::seed_from_u64(2);
-    let cols = 64;
-    let a = random_weights(WeightType::Q8_0, 5, cols, &mut rng);
-    let b = random_weights(WeightType::Q4_0, 3, cols, &mut rng);
-    let pa = WeightRef {
-        wtype: WeightType::Q8_0,
-        data: &a,
-        rows: 5,
-        cols,
-    };
-    let pb = WeightRef {
-        wtype: WeightType::Q4_0,
-        data: &b,
-        rows: 3,
-        cols,
-    };
+    let cols = 256;
+    // parts of different quantized types pack together (a Q4_K_M file's attn_q ‖ attn_k ‖
+    // attn_v can be Q4_K, Q4_K, Q6_K)
+    let types = [
+        (WeightType::Q8_0, 5),
+        (WeightType::Q4_0, 3),
+        (WeightType::Q4_K, 2),
+        (WeightType::Q6_K, 4),
+    ];
+    let datas: Vec<Vec<u8>> = types
+        .iter()
+        .map(|&(t, r)| random_weights(t, r, cols, &mut rng))
+        .collect();
+    let parts: Vec<WeightRef<'_>> = types
+        .iter()
+        .zip(&datas)
+        .map(|(&(wtype, rows), data)| WeightRef {
+            wtype,
+            data,
+            rows,
+            cols,
+        })
+        .collect();
+    let total: usize = types.iter().map(|t| t.1).sum();
     let x = random_x(3 * cols, &mut rng);
     for isa in Isa::ALL {
-        let fused = PackedMatrix::pack_for(isa, &[pa, pb]).unwrap();
-        assert_eq!((fused.rows(), fused.cols()), (8, cols));
+        let fused = PackedMatrix::pack_for(isa, &parts).unwrap();
+        assert_eq!((fused.rows(), fused.cols()), (total, cols));
         assert!(fused.is_int8() && fused.size_bytes() > 0);
         let y = run(&fused, &x, 3, 2);
-        let ya = run(&PackedMatrix::pack_for(isa, &[pa]).unwrap(), &x, 3, 1);
-        let yb = run(&PackedMatrix::pack_for(isa, &[pb]).unwrap(), &x, 3, 1);
-        for t in 0..3 {
-            assert_eq!(&y[t * 8..t * 8 + 5], &ya[t * 5..t * 5 + 5]);
-            assert_eq!(&y[t * 8 + 5..t * 8 + 8], &yb[t * 3..t * 3 + 3]);
+        let mut r0 = 0;
+        for p in &parts {
+            let yp = run(&PackedMatrix::pack_for(isa, &[*p]).unwrap(), &x, 3, 1);
+            for t in 0..3 {
+                assert!(crate::same_bits(
+                    &y[t * total + r0..t * total + r0 + p.rows],
+                    &yp[t * p.rows..(t + 1) * p.rows]
+                ));
+            }
+            r0 += p.rows;
         }
     }
+    let pa = parts[0];
     // mixed float + quantized parts: f32 math on dequantized weights
     let f = random_weights(WeightType::F16, 2, cols, &mut rng);
     let pf = WeightRef {
@@ -245,7 +326,11 @@ fn simd_paths_match_scalar_bit_exactly() {
             // last one with a partial tile
             (40, 2048, 301),
         ] {
-            let cols = if wtype.is_quantized() { cols } else { cols + 3 };
+            let cols = if wtype.is_quantized() {
+                cols_for(wtype, cols)
+            } else {
+                cols + 3
+            };
             let data = random_weights(wtype, rows, cols, &mut rng);
             let part = [WeightRef {
                 wtype,
@@ -282,8 +367,14 @@ fn simd_paths_match_scalar_bit_exactly() {
 #[test]
 fn batch_and_thread_invariance() {
     let mut rng = StdRng::seed_from_u64(4);
-    for wtype in [WeightType::Q8_0, WeightType::Q4_0, WeightType::F32] {
-        let (rows, cols) = (83, 192);
+    for wtype in [
+        WeightType::Q8_0,
+        WeightType::Q4_0,
+        WeightType::F32,
+        WeightType::Q4_K,
+        WeightType::Q6_K,
+    ] {
+        let (rows, cols) = (83, cols_for(wtype, 192));
         let data = random_weights(wtype, rows, cols, &mut rng);
         let part = [WeightRef {
             wtype,

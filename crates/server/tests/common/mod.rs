@@ -226,6 +226,7 @@ impl Backend for FakeBackend {
             n_ctx: self.n_ctx,
             n_vocab: FAKE_VOCAB,
             quantization: "F32".into(),
+            weight_mix: "F32: F32×3".into(),
             has_head: true,
             prompts: vec![
                 ("query".into(), "task: search result | query:".into()),

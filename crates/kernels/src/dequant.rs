@@ -1,0 +1,174 @@
+//! Dequantization of one ggml block, for every weight type beyond Q8_0/Q4_0.
+//!
+//! Each function follows ggml's `dequantize_row_*` (ggml-quants.c) and gguf-py's
+//! `gguf.quants.*.dequantize_blocks` operation for operation: the f16 super-scales are widened
+//! to f32, sub-block scales are formed as `d · sc` (one f32 product), and each value is
+//! `(d·sc)·q − (dmin·m)` / `d·q + m` without fused multiply-adds, so results are bit-identical
+//! to gguf-py (checked by `tests/dequant_python.rs` on random blocks).
+//!
+//! Block layouts (bytes, in order; `d`, `m`, `dmin` are f16):
+//! * Q4_1 (32 values, 20 B): d, m, qs[16] — value `d·q + m`, q = nibble (low nibbles are
+//!   elements 0..16, high nibbles 16..32).
+//! * Q5_0 (32, 22 B): d, qh[4], qs[16] — `d·(q − 16)`, q = nibble | bit j of qh (LE u32) << 4.
+//! * Q5_1 (32, 24 B): d, m, qh[4], qs[16] — `d·q + m`.
+//! * IQ4_NL (32, 18 B): d, qs[16] — `d · kvalues[nibble]`.
+//! * Q2_K (256, 84 B): scales[16] (low nibble scale, high nibble min), qs[64], d, dmin —
+//!   16 sub-blocks of 16, `(d·sc)·q − (dmin·m)`, q 2-bit.
+//! * Q3_K (256, 110 B): hmask[32], qs[64], scales[12] (16 × 6 bit, −32), d — 16 sub-blocks of
+//!   16, `(d·(sc−32))·(q − 4·!hbit)`.
+//! * Q4_K (256, 144 B): d, dmin, scales[12] (8 × 6-bit scale and min), qs[128] — 8
+//!   sub-blocks of 32, `(d·sc)·q − (dmin·m)`.
+//! * Q5_K (256, 176 B): d, dmin, scales[12], qh[32], qs[128] — as Q4_K with a 5th bit.
+//! * Q6_K (256, 210 B): ql[128], qh[64], scales[16] (i8), d — 16 sub-blocks of 16,
+//!   `(d·sc)·(q − 32)`.
+
+use crate::quant::f16_at;
+use crate::WeightType;
+
+/// IQ4_NL's non-linear 4-bit grid (ggml's `kvalues_iq4nl`).
+pub(crate) const KVALUES_IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// Q4_K/Q5_K: scale and min of sub-block `j` (0..8) from the 12 packed bytes
+/// (ggml's `get_scale_min_k4`).
+#[inline]
+pub(crate) fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        (
+            (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Q3_K: the 16 6-bit scales (before the −32) from the 12 packed bytes.
+#[inline]
+pub(crate) fn q3k_scales(s: &[u8]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (j, o) in out.iter_mut().enumerate() {
+        let low = if j < 8 { s[j] & 0x0f } else { s[j - 8] >> 4 };
+        let high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        *o = low | (high << 4);
+    }
+    out
+}
+
+/// Dequantize one block `blk` (`wtype.block_bytes()` bytes) into `y` (`wtype.block_size()`
+/// values). Only for the types listed in the module docs.
+pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
+    match wtype {
+        WeightType::Q4_1 => {
+            let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+            for (j, &b) in blk[4..20].iter().enumerate() {
+                y[j] = d * (b & 0x0f) as f32 + m;
+                y[j + 16] = d * (b >> 4) as f32 + m;
+            }
+        }
+        WeightType::Q5_0 | WeightType::Q5_1 => {
+            let has_min = wtype == WeightType::Q5_1;
+            let d = f16_at(blk, 0);
+            let (m, rest) = if has_min {
+                (f16_at(blk, 2), &blk[4..])
+            } else {
+                (0.0, &blk[2..])
+            };
+            let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            for (j, &b) in rest[4..20].iter().enumerate() {
+                let q0 = (b & 0x0f) as i32 | (((qh >> j) & 1) << 4) as i32;
+                let q1 = (b >> 4) as i32 | (((qh >> (j + 16)) & 1) << 4) as i32;
+                if has_min {
+                    y[j] = d * q0 as f32 + m;
+                    y[j + 16] = d * q1 as f32 + m;
+                } else {
+                    y[j] = d * (q0 - 16) as f32;
+                    y[j + 16] = d * (q1 - 16) as f32;
+                }
+            }
+        }
+        WeightType::IQ4_NL => {
+            let d = f16_at(blk, 0);
+            for (j, &b) in blk[2..18].iter().enumerate() {
+                y[j] = d * KVALUES_IQ4NL[(b & 0x0f) as usize] as f32;
+                y[j + 16] = d * KVALUES_IQ4NL[(b >> 4) as usize] as f32;
+            }
+        }
+        WeightType::Q2_K => {
+            let (scales, qs) = (&blk[0..16], &blk[16..80]);
+            let (d, dmin) = (f16_at(blk, 80), f16_at(blk, 82));
+            // Sub-block s (16 values): bytes 32·(s/8) + 16·(s%2) .. +16, bit shift 2·((s/2)%4).
+            for (s, ys) in y.chunks_exact_mut(16).enumerate() {
+                let dl = d * (scales[s] & 0x0f) as f32;
+                let ml = dmin * (scales[s] >> 4) as f32;
+                let q = &qs[32 * (s / 8) + 16 * (s % 2)..][..16];
+                let shift = 2 * ((s / 2) % 4);
+                for (o, &b) in ys.iter_mut().zip(q) {
+                    *o = dl * ((b >> shift) & 3) as f32 - ml;
+                }
+            }
+        }
+        WeightType::Q3_K => {
+            let (hmask, qs) = (&blk[0..32], &blk[32..96]);
+            let sc = q3k_scales(&blk[96..108]);
+            let d = f16_at(blk, 108);
+            for (s, ys) in y.chunks_exact_mut(16).enumerate() {
+                let dl = d * (sc[s] as i32 - 32) as f32;
+                let off = 16 * (s % 2);
+                let q = &qs[32 * (s / 8) + off..][..16];
+                let h = &hmask[off..off + 16];
+                let shift = 2 * ((s / 2) % 4);
+                let hbit = (s / 2) as u32; // 0..8
+                for ((o, &b), &hb) in ys.iter_mut().zip(q).zip(h) {
+                    let low = ((b >> shift) & 3) as i32;
+                    let sub = if (hb >> hbit) & 1 == 1 { 0 } else { 4 };
+                    *o = dl * (low - sub) as f32;
+                }
+            }
+        }
+        WeightType::Q4_K | WeightType::Q5_K => {
+            let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+            let scales = &blk[4..16];
+            let (qh, qs) = if wtype == WeightType::Q5_K {
+                (Some(&blk[16..48]), &blk[48..176])
+            } else {
+                (None, &blk[16..144])
+            };
+            // Sub-block s (32 values): nibble (s%2) of qs[32·(s/2)..], 5th bit = bit s of qh.
+            for (s, ys) in y.chunks_exact_mut(32).enumerate() {
+                let (sc, m) = scale_min_k4(s, scales);
+                let d1 = d * sc as f32;
+                let m1 = dmin * m as f32;
+                let q = &qs[32 * (s / 2)..][..32];
+                for (l, o) in ys.iter_mut().enumerate() {
+                    let mut v = if s % 2 == 0 { q[l] & 0x0f } else { q[l] >> 4 };
+                    if let Some(qh) = qh {
+                        v |= ((qh[l] >> s) & 1) << 4;
+                    }
+                    *o = d1 * v as f32 - m1;
+                }
+            }
+        }
+        WeightType::Q6_K => {
+            let (ql, qh, sc) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+            let d = f16_at(blk, 208);
+            // Half h (128 values) uses ql[64h..], qh[32h..], sc[8h..]; within a half, quarter
+            // g (32 values) takes nibble g/2 of ql[64h + 32(g%2) + l] and bits 2g of qh[32h + l].
+            for (i, o) in y.iter_mut().enumerate() {
+                let (h, g, l) = (i / 128, (i % 128) / 32, i % 32);
+                let lb = ql[64 * h + 32 * (g % 2) + l];
+                let low = if g < 2 { lb & 0x0f } else { lb >> 4 };
+                let high = (qh[32 * h + l] >> (2 * g)) & 3;
+                let q = (low | (high << 4)) as i32 - 32;
+                let s = sc[8 * h + l / 16 + 2 * g] as i8;
+                *o = (d * s as f32) * q as f32;
+            }
+        }
+        WeightType::F32
+        | WeightType::F16
+        | WeightType::BF16
+        | WeightType::Q8_0
+        | WeightType::Q4_0 => unreachable!("dequantize_block called on {wtype:?}"),
+    }
+}
