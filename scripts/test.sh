@@ -85,4 +85,13 @@ done
 section "test"
 cargo test --workspace
 
+section "python package (crates/python: build into $target/venv, pytest)"
+# The pinned test dependencies, the extension built and installed from the checkout (maturin from
+# the venv, no build isolation), then its pytest suite: bit-equality with `ggufembed embed`,
+# precisions, errors, threads, Ctrl-C, pickling, LangChain, LlamaIndex, Ray Data.
+"$venv/bin/python3" -m pip install -q --disable-pip-version-check -r crates/python/requirements-test.txt
+"$venv/bin/python3" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+  --force-reinstall ./crates/python
+GGUFEMBED_BIN="$bin" "$venv/bin/python3" -m pytest -q crates/python/tests
+
 section "done"
