@@ -12,6 +12,8 @@ use super::scores::scores;
 use super::softmax::softmax_row;
 use super::{key_range, AttnShape, KEY_CHUNK};
 use crate::simd::F32s;
+#[cfg(target_arch = "aarch64")]
+use crate::simd::Neon;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::{Avx2, Avx512};
 use crate::Isa;
@@ -119,6 +121,10 @@ pub(super) unsafe fn simd_block(
                 Isa::Avx512 => block::<Avx512, 2, 4>(&b, shape, rows),
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 | Isa::Avx2Vnni => block::<Avx2, 2, 2>(&b, shape, rows),
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
+                    block::<Neon, 4, 2>(&b, shape, rows)
+                }
                 _ => unreachable!("the scalar path does not run blocks"),
             }
         },

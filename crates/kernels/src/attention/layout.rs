@@ -27,6 +27,8 @@ pub(super) fn v_panel_width(isa: Isa) -> usize {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => 64,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => 8,
         _ => 16,
     }
 }
