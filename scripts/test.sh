@@ -26,3 +26,7 @@ python3 -m pip install -q gguf numpy
 # The official OpenAI Python client, driven against `ggufembed serve` by the server's tests.
 python3 -m pip install -q openai
 cargo test --workspace
+
+# ARM64: cross-build, kernels' tests and a bit-exactness smoke test under qemu-aarch64
+# (installs its tools idempotently; a few minutes).
+bash scripts/arm64.sh
