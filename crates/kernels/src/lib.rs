@@ -45,8 +45,11 @@
 //! are signed × signed: no bias, no seed), in the same 4-k-byte lanes; the `neon-i8mm` path
 //! stores 8 k-bytes per column *pair* (16 bytes = SMMLA's right operand) in panels of 8 columns.
 //! The int32 block sums are the same integers as on x86 and the f32 epilogue runs the same
-//! operations in the same order, so ARM results are bit-identical to x86 (CI checks this under
-//! `qemu-aarch64`: `scripts/arm64.sh`). SDOT/SMMLA are `asm!` (their intrinsics are unstable).
+//! operations in the same order, so the ARM matmul is bit-identical to the scalar reference and
+//! to x86 (the kernels' tests, run under `qemu-aarch64` by `scripts/arm64.sh`). Whole embeddings
+//! are not yet: the f32 reductions (norms, softmax sums) sum 4 NEON lanes where x86 sums 8 or
+//! 16, so ARM vectors match x86-64 to ~1e-6 (the three ARM paths agree bit for bit). SDOT/SMMLA
+//! are `asm!` (their intrinsics are unstable on Rust 1.95).
 //!
 //! # Performance on ARM64, on paper
 //! No ARM64 host was available, so these are predictions from per-core throughput figures, not
