@@ -94,4 +94,9 @@ section "python package (crates/python: build into $target/venv, pytest)"
   --force-reinstall ./crates/python
 GGUFEMBED_BIN="$bin" "$venv/bin/python3" -m pytest -q crates/python/tests
 
+section "arm64"
+# ARM64: cross-build, kernels' tests and an embedding smoke test under qemu-aarch64 (installs its
+# tools idempotently; a few minutes).
+bash scripts/arm64.sh
+
 section "done"

@@ -227,11 +227,7 @@ fn pool_bench(threads: &[usize], min_secs: f64) {
 fn main() {
     let isa = match arg("--isa").as_deref() {
         None => kernels::active_isa(),
-        Some("scalar") => Isa::Scalar,
-        Some("avx2-novnni") => Isa::Avx2,
-        Some("avx2-vnni") | Some("avx2") => Isa::Avx2Vnni,
-        Some("avx512") => Isa::Avx512,
-        Some(o) => panic!("unknown --isa {o}"),
+        Some(o) => Isa::from_name(o).unwrap_or_else(|| panic!("unknown --isa {o}")),
     }
     .or_supported();
     let float = std::env::args().any(|a| a == "--f32");

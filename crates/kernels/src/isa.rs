@@ -8,26 +8,78 @@ use std::sync::OnceLock;
 pub enum Isa {
     /// Portable Rust, the reference every SIMD path is tested against.
     Scalar,
-    /// AVX2 + FMA + F16C; int8 dot products via `vpmaddubsw` (no VNNI).
+    /// x86-64: AVX2 + FMA + F16C; int8 dot products via `vpmaddubsw` (no VNNI).
+    #[cfg(target_arch = "x86_64")]
     Avx2,
-    /// AVX2 + FMA + F16C + AVX-VNNI (`vpdpbusd` on ymm).
+    /// x86-64: AVX2 + FMA + F16C + AVX-VNNI (`vpdpbusd` on ymm).
+    #[cfg(target_arch = "x86_64")]
     Avx2Vnni,
-    /// AVX-512 F/BW/VL/VNNI (+ AVX2/FMA/F16C): `vpdpbusd` on zmm.
+    /// x86-64: AVX-512 F/BW/VL/VNNI (+ AVX2/FMA/F16C): `vpdpbusd` on zmm.
+    #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// ARM64: NEON (every ARMv8-A CPU); int8 dot products via `smull`/`sadalp` widening.
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+    /// ARM64: NEON + the dot-product extension (ARMv8.2 `sdot`).
+    #[cfg(target_arch = "aarch64")]
+    NeonDotprod,
+    /// ARM64: NEON + dot product + int8 matrix multiply (ARMv8.6 `smmla`).
+    #[cfg(target_arch = "aarch64")]
+    NeonI8mm,
 }
 
 impl Isa {
-    /// All paths, from the most portable to the fastest.
+    /// All paths of this architecture, from the most portable to the fastest.
+    #[cfg(target_arch = "x86_64")]
     pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512];
+    /// All paths of this architecture, from the most portable to the fastest.
+    #[cfg(target_arch = "aarch64")]
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Neon, Isa::NeonDotprod, Isa::NeonI8mm];
+    /// All paths of this architecture (only the portable one).
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub const ALL: [Isa; 1] = [Isa::Scalar];
 
     /// The name accepted by `GGUFEMBED_KERNEL` and printed by benchmarks.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => "avx2-novnni",
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx2Vnni => "avx2-vnni",
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => "avx512",
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => "neon",
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => "neon-dotprod",
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonI8mm => "neon-i8mm",
         }
+    }
+
+    /// The path named `name` (a [`name`](Self::name), case-insensitive; `avx2` = the best of
+    /// the two AVX2 paths this CPU runs), or `None` if this architecture has no such path.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        let name = name.trim().to_ascii_lowercase();
+        #[cfg(target_arch = "x86_64")]
+        if name == "avx2" {
+            return Some(if Isa::Avx2Vnni.is_supported() {
+                Isa::Avx2Vnni
+            } else {
+                Isa::Avx2
+            });
+        }
+        Isa::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// The names `GGUFEMBED_KERNEL` accepts on this architecture, `|`-separated.
+    fn names() -> String {
+        #[allow(unused_mut)] // only x86-64 adds an alias
+        let mut v: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+        #[cfg(target_arch = "x86_64")]
+        v.insert(1, "avx2");
+        v.join("|")
     }
 
     /// Whether this CPU can run the path.
@@ -52,8 +104,17 @@ impl Isa {
                     && std::arch::is_x86_feature_detected!("avx512vl")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            // NEON is part of every aarch64 target's baseline.
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => {
+                Isa::Neon.is_supported() && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonI8mm => {
+                Isa::NeonDotprod.is_supported() && std::arch::is_aarch64_feature_detected!("i8mm")
+            }
         }
     }
 
@@ -92,26 +153,15 @@ fn resolve(request: Option<&str>) -> (Isa, Option<String>) {
     let Some(req) = request.map(str::trim).filter(|s| !s.is_empty()) else {
         return (best, None);
     };
-    let wanted = match req.to_ascii_lowercase().as_str() {
-        "scalar" => Isa::Scalar,
-        "avx2-novnni" => Isa::Avx2,
-        "avx2" => {
-            if Isa::Avx2Vnni.is_supported() {
-                Isa::Avx2Vnni
-            } else {
-                Isa::Avx2
-            }
-        }
-        "avx2-vnni" => Isa::Avx2Vnni,
-        "avx512" => Isa::Avx512,
-        other => {
-            return (
-                best,
-                Some(format!(
-                    "GGUFEMBED_KERNEL={other:?} is not one of scalar|avx2|avx2-novnni|avx2-vnni|avx512; using {best}"
-                )),
-            )
-        }
+    let Some(wanted) = Isa::from_name(req) else {
+        let other = req.to_ascii_lowercase();
+        return (
+            best,
+            Some(format!(
+                "GGUFEMBED_KERNEL={other:?} is not one of {}; using {best}",
+                Isa::names()
+            )),
+        );
     };
     let got = wanted.or_supported();
     let warn = (got != wanted).then(|| {
@@ -121,7 +171,7 @@ fn resolve(request: Option<&str>) -> (Isa, Option<String>) {
 }
 
 /// Which instruction-set path runs: `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512`
-/// forces one (falling back to the best supported path, with a one-time warning on stderr, if the
+/// (x86-64) or `scalar|neon|neon-dotprod|neon-i8mm` (ARM64) forces one (falling back to the best supported path, with a one-time warning on stderr, if the
 /// CPU lacks it); default = the best available. Decided once per process.
 pub fn active_isa() -> Isa {
     static ACTIVE: OnceLock<Isa> = OnceLock::new();
@@ -148,7 +198,13 @@ mod tests {
         let (isa, warn) = resolve(Some("avx9000"));
         assert_eq!(isa, Isa::best());
         assert!(warn.unwrap().contains("avx9000"));
-        for req in ["avx2", "avx2-novnni", "avx2-vnni", "avx512"] {
+        #[cfg(target_arch = "x86_64")]
+        let reqs = ["avx2", "avx2-novnni", "avx2-vnni", "avx512"];
+        #[cfg(target_arch = "aarch64")]
+        let reqs = ["neon", "neon-dotprod", "neon-i8mm"];
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let reqs: [&str; 0] = [];
+        for req in reqs {
             let (isa, warn) = resolve(Some(req));
             assert!(isa.is_supported(), "{req} resolved to unsupported {isa}");
             assert_eq!(

@@ -90,6 +90,9 @@ pub struct ModelInfo {
     pub scratch_bytes: usize,
     /// Kernel threads in use.
     pub threads: usize,
+    /// The kernels' instruction-set path, as `GGUFEMBED_KERNEL` names it (e.g. "avx512",
+    /// "neon-dotprod"); see `kernels::active_isa`.
+    pub kernel: String,
     /// Things the user should know (e.g. a missing head that was allowed).
     pub warnings: Vec<String>,
 }
@@ -156,6 +159,7 @@ impl Embedder {
             packed_bytes: a.packed_bytes,
             scratch_bytes: scratch.f32_bytes(),
             threads,
+            kernel: kernels::active_isa().name().to_string(),
             warnings,
         };
         Ok(Embedder {

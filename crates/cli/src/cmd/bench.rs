@@ -100,6 +100,8 @@ struct Throughput {
 #[derive(Serialize)]
 struct Report {
     threads: usize,
+    /// The kernels' instruction-set path (`GGUFEMBED_KERNEL` names).
+    kernel: String,
     workloads: Vec<WorkloadResult>,
     throughput: Throughput,
     load_ms: f64,
@@ -221,6 +223,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     let report = Report {
         threads,
+        kernel: embedder.info().kernel.clone(),
         workloads: results,
         throughput,
         load_ms,
@@ -241,7 +244,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 }
 
 fn print_table(r: &Report) {
-    println!("threads: {}", r.threads);
+    println!("threads: {}, kernel: {}", r.threads, r.kernel);
     println!(
         "{:<8} {:>7} {:>10} {:>10} {:>10}",
         "workload", "tokens", "p50 ms", "p95 ms", "p99 ms"

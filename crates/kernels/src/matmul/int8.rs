@@ -8,6 +8,10 @@
 //! embedded 32-bit broadcast; the bias is removed by seeding each block's int32 accumulator with
 //! `-128·Σx_block` (computed when the activations are quantized).
 //!
+//! ARM64 uses the same panels unbiased (SDOT and the NEON widening multiplies are
+//! signed × signed, so no seed is needed), or, with i8mm, 8 k-bytes per column *pair* for
+//! SMMLA's 2×8 · 8×2 tiles ([`Layout`]).
+//!
 //! The microkernel keeps MR tokens × NV vectors of int32 accumulators for one block and
 //! accumulates the block into f32 with `acc = fma(isum·d_x, d_w, acc)`, the same per-element
 //! operation sequence as the scalar reference, so results are bit-identical to it.
@@ -24,6 +28,39 @@ const PREFETCH_BLOCKS: usize = 4;
 
 /// 4-byte k-steps per 32-block.
 pub(crate) const KSTEPS: usize = QK / 4;
+
+/// Byte order of a panel block's weights.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Layout {
+    /// k-step s (4 k-bytes) × column c: byte `s·nr·4 + c·4 + k%4`, stored as `w ^ 0x80` (VNNI).
+    Biased4,
+    /// As `Biased4` but the signed bytes themselves (SDOT, NEON widening multiplies).
+    Signed4,
+    /// 8-byte k-step s × column pair c/2 × column c%2: byte `s·nr·8 + (c/2)·16 + (c%2)·8 + k%8`,
+    /// signed (SMMLA's 2×8 right operand).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    Pairs8,
+}
+
+impl Layout {
+    /// Offset of weight byte (column c, k) inside a block of a panel of nr columns.
+    #[inline]
+    fn offset(self, nr: usize, c: usize, k: usize) -> usize {
+        match self {
+            Layout::Biased4 | Layout::Signed4 => (k / 4) * nr * 4 + c * 4 + k % 4,
+            Layout::Pairs8 => (k / 8) * nr * 8 + (c / 2) * 16 + (c % 2) * 8 + k % 8,
+        }
+    }
+}
+
+/// Scale of an activation block with max |x| = amax, as ggml's `quantize_row_q8_0_ref`:
+/// (f16-rounded d, 1/d unrounded).
+#[inline(always)]
+pub(crate) fn block_scale(amax: f32) -> (f32, f32) {
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (half::f16::from_f32(d).to_f32(), id)
+}
 
 /// Int8 operations the generic microkernel needs, implemented per instruction set.
 ///
@@ -50,6 +87,28 @@ pub(crate) unsafe trait Int8Isa {
     unsafe fn store_f(p: *mut f32, v: Self::F);
     /// Quantize 32 floats exactly like [`crate::quant::quantize_block_q8_0`].
     unsafe fn quantize_block(x: *const f32, q: *mut i8) -> (f32, i32);
+
+    /// One MR×(NV·VL) output tile over all blocks: the generic [`tile`] unless the instruction
+    /// set has its own register tile (SMMLA's 2×2 blocks). Contract as [`tile`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const MR: usize, const NV: usize>(
+        w: *const u8,
+        nb: usize,
+        xq: *const i8,
+        xd: *const f32,
+        xs: *const i32,
+        y: *mut f32,
+        ldy: usize,
+        ncols: usize,
+        stream: bool,
+        pf: (*const u8, usize),
+    ) where
+        Self: Sized,
+    {
+        // SAFETY: same contract.
+        unsafe { tile::<Self, MR, NV>(w, nb, xq, xd, xs, y, ldy, ncols, stream, pf) }
+    }
 }
 
 /// Weights repacked into VNNI panels.
@@ -69,7 +128,15 @@ impl IntPanels {
     }
 
     /// Repack row-major int8 weights `q` [rows, cols] and scales `d` [rows, cols/32].
-    pub(crate) fn pack(q: &[i8], d: &[f32], rows: usize, cols: usize, nr: usize) -> Self {
+    pub(crate) fn pack(
+        q: &[i8],
+        d: &[f32],
+        rows: usize,
+        cols: usize,
+        nr: usize,
+        layout: Layout,
+    ) -> Self {
+        let bias = if layout == Layout::Biased4 { 0x80 } else { 0 };
         let nb = cols / QK;
         let n_panels = rows.div_ceil(nr);
         let bb = Self::block_bytes(nr);
@@ -86,7 +153,7 @@ impl IntPanels {
                         } else {
                             0
                         };
-                        blk[(k / 4) * nr * 4 + c * 4 + k % 4] = (w as u8) ^ 0x80;
+                        blk[layout.offset(nr, c, k)] = (w as u8) ^ bias;
                     }
                     let s = if r < rows { d[r * nb + b] } else { 0.0 };
                     blk[nr * QK + c * 4..][..4].copy_from_slice(&s.to_ne_bytes());
@@ -105,7 +172,7 @@ impl IntPanels {
         self.buf.len()
     }
 
-    fn panel_ptr(&self, p: usize) -> *const u8 {
+    pub(crate) fn panel_ptr(&self, p: usize) -> *const u8 {
         self.buf.as_bytes()[p * self.nb * Self::block_bytes(self.nr)..].as_ptr()
     }
 }
@@ -160,6 +227,31 @@ impl QuantPtrs {
     }
 }
 
+/// Prefetches of a tile at block b (weights wb, bb bytes per block): if `stream` (first tile of
+/// a panel, weights from DRAM) the block PREFETCH_BLOCKS ahead into L1, and this block's share
+/// (`pf_per_block` lines) of the next panel `pf` into L2.
+#[inline(always)]
+pub(crate) fn prefetch_block(
+    wb: *const u8,
+    bb: usize,
+    b: usize,
+    stream: bool,
+    pf: (*const u8, usize),
+    pf_per_block: usize,
+) {
+    // Prefetches never fault, so the addresses may run past the panel.
+    if stream {
+        let ahead = wb.wrapping_add(PREFETCH_BLOCKS * bb);
+        for line in (0..bb).step_by(64) {
+            crate::simd::prefetch(ahead.wrapping_add(line));
+        }
+    }
+    let l0 = b * pf_per_block;
+    for line in l0..(l0 + pf_per_block).min(pf.1) {
+        crate::simd::prefetch_l2(pf.0.wrapping_add(line * 64));
+    }
+}
+
 /// One MR×(NV·VL) output tile over all blocks.
 ///
 /// # Safety
@@ -168,7 +260,7 @@ impl QuantPtrs {
 /// columns (`ncols <= NV·VL`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
     w: *const u8,
     nb: usize,
     xq: *const i8,
@@ -193,17 +285,7 @@ unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
                 let s = K::seed(*xs.add(t * nb + b));
                 *row = [s; NV];
             }
-            if stream {
-                // First tile of a panel: its weights come from DRAM; fetch a few blocks ahead.
-                let ahead = wb.add(PREFETCH_BLOCKS * bb);
-                for line in (0..bb).step_by(64) {
-                    crate::simd::prefetch(ahead.add(line));
-                }
-            }
-            let l0 = b * pf_per_block;
-            for line in l0..(l0 + pf_per_block).min(pf.1) {
-                crate::simd::prefetch_l2(pf.0.add(line * 64));
-            }
+            prefetch_block(wb, bb, b, stream, pf, pf_per_block);
             if MR <= 2 {
                 // Few tokens: too few independent vpdpbusd chains to hide latency; run odd
                 // k-steps into a second set of accumulators (int32 sums are exact, so the
@@ -344,7 +426,7 @@ unsafe fn run_block<K: Int8Isa, const MR: usize, const NV: usize>(
                 };
                 macro_rules! arm {
                     ($m:literal) => {
-                        tile::<K, $m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf)
+                        K::tile::<$m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf)
                     };
                 }
                 match mr {

@@ -1,18 +1,9 @@
 //! x86 implementations of [`Int8Isa`]: AVX-512 VNNI (zmm), AVX-VNNI (ymm), and AVX2 without
 //! VNNI (`vpmaddubsw` with the sign trick).
 
-use super::int8::Int8Isa;
+use super::int8::{block_scale, Int8Isa};
 use crate::quant::QK;
-use half::f16;
 use std::arch::x86_64::*;
-
-/// Scale of a block with max |x| = amax, as ggml's reference: (f16-rounded d, 1/d unrounded).
-#[inline(always)]
-fn block_scale(amax: f32) -> (f32, f32) {
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (f16::from_f32(d).to_f32(), id)
-}
 
 /// `vpdpbusd` on zmm: 16 columns per vector.
 pub(crate) struct Avx512Vnni;

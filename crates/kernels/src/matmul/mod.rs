@@ -12,6 +12,8 @@
 mod aligned;
 mod float;
 mod int8;
+#[cfg(target_arch = "aarch64")]
+mod int8_arm;
 #[cfg(target_arch = "x86_64")]
 mod int8_x86;
 mod scalar;
@@ -23,21 +25,48 @@ use float::FloatPanels;
 use int8::{IntPanels, QuantPtrs};
 
 /// Register tiles (tokens MR × vectors NV) per path, chosen by measurement (examples/gemm_bench).
+/// (ARM64 ones chosen on paper: see the crate docs; no ARM host was available to measure.)
 mod tiles {
+    #[cfg(target_arch = "x86_64")]
     pub(super) const I512: (usize, usize) = (6, 2);
+    #[cfg(target_arch = "x86_64")]
     pub(super) const I256_VNNI: (usize, usize) = (3, 2);
+    #[cfg(target_arch = "x86_64")]
     pub(super) const I256: (usize, usize) = (2, 2);
+    #[cfg(target_arch = "x86_64")]
     pub(super) const F512: (usize, usize) = (6, 2);
+    #[cfg(target_arch = "x86_64")]
     pub(super) const F256: (usize, usize) = (4, 2);
+    /// SMMLA: 6 tokens (3 pairs) × 2 "vectors" of 4 columns (4 column pairs).
+    #[cfg(target_arch = "aarch64")]
+    pub(super) const I_MMLA: (usize, usize) = (6, 2);
+    /// SDOT: 6 tokens × 4 vectors of 4 columns (24 accumulators).
+    #[cfg(target_arch = "aarch64")]
+    pub(super) const I_SDOT: (usize, usize) = (6, 4);
+    /// NEON widening multiplies: 4 tokens × 4 vectors.
+    #[cfg(target_arch = "aarch64")]
+    pub(super) const I_NEON: (usize, usize) = (4, 4);
+    #[cfg(target_arch = "aarch64")]
+    pub(super) const F_NEON: (usize, usize) = (6, 4);
 }
 
-/// Output rows per panel for `isa` (int8, f32).
-fn panel_rows(isa: Isa) -> (usize, usize) {
+/// Output rows per panel for `isa` (int8, f32) and the int8 weight layout.
+fn panel_rows(isa: Isa) -> (usize, usize, int8::Layout) {
+    use int8::Layout::*;
     match isa {
-        Isa::Avx512 => (16 * tiles::I512.1, 16 * tiles::F512.1),
-        Isa::Avx2Vnni => (8 * tiles::I256_VNNI.1, 8 * tiles::F256.1),
-        Isa::Avx2 => (8 * tiles::I256.1, 8 * tiles::F256.1),
-        Isa::Scalar => (SCALAR_ROWS, SCALAR_ROWS),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => (16 * tiles::I512.1, 16 * tiles::F512.1, Biased4),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Vnni => (8 * tiles::I256_VNNI.1, 8 * tiles::F256.1, Biased4),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => (8 * tiles::I256.1, 8 * tiles::F256.1, Biased4),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonI8mm => (4 * tiles::I_MMLA.1, 4 * tiles::F_NEON.1, Pairs8),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDotprod => (4 * tiles::I_SDOT.1, 4 * tiles::F_NEON.1, Signed4),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => (4 * tiles::I_NEON.1, 4 * tiles::F_NEON.1, Signed4),
+        Isa::Scalar => (SCALAR_ROWS, SCALAR_ROWS, Signed4),
     }
 }
 
@@ -140,7 +169,8 @@ impl PackedMatrix {
             if isa == Isa::Scalar {
                 Packed::Int { q, d }
             } else {
-                Packed::IntPanels(IntPanels::pack(&q, &d, rows, cols, panel_rows(isa).0))
+                let (nr, _, layout) = panel_rows(isa);
+                Packed::IntPanels(IntPanels::pack(&q, &d, rows, cols, nr, layout))
             }
         } else {
             let mut w = vec![0f32; rows * cols];
@@ -231,35 +261,49 @@ impl PackedMatrix {
                     || unsafe { scalar::matmul_rows(self, x, n_tok, s, r0, r1, y) },
                 );
             }
-            #[cfg(target_arch = "x86_64")]
             Packed::IntPanels(p) => {
+                #[cfg(target_arch = "aarch64")]
+                use int8_arm::{NeonSdot, NeonSmmla, NeonWide};
+                #[cfg(target_arch = "x86_64")]
                 use int8_x86::{Avx2Maddubs, Avx512Vnni, AvxVnni};
                 use tiles::*;
                 let isa = self.isa;
                 // SAFETY: the matrix was packed for `isa` (supported: pack_for resolves it) with
-                // the panel width of the same tiles; the rest per the function contract.
+                // the panel width and layout of the same tiles; the rest per the function
+                // contract.
                 crate::simd::on(
                     isa,
                     #[inline(always)]
                     || unsafe {
-                        match isa {
-                            Isa::Avx512 => int8::run_panels::<Avx512Vnni, { I512.0 }, { I512.1 }>(
-                                p, s, n_tok, y, rows, u0, u1,
-                            ),
-                            Isa::Avx2Vnni => {
-                                int8::run_panels::<AvxVnni, { I256_VNNI.0 }, { I256_VNNI.1 }>(
+                        macro_rules! run {
+                            ($k:ty, $t:expr) => {
+                                int8::run_panels::<$k, { $t.0 }, { $t.1 }>(
                                     p, s, n_tok, y, rows, u0, u1,
                                 )
-                            }
-                            _ => int8::run_panels::<Avx2Maddubs, { I256.0 }, { I256.1 }>(
-                                p, s, n_tok, y, rows, u0, u1,
-                            ),
+                            };
+                        }
+                        match isa {
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx512 => run!(Avx512Vnni, I512),
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx2Vnni => run!(AvxVnni, I256_VNNI),
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx2 => run!(Avx2Maddubs, I256),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::NeonI8mm => run!(NeonSmmla, I_MMLA),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::NeonDotprod => run!(NeonSdot, I_SDOT),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::Neon => run!(NeonWide, I_NEON),
+                            Isa::Scalar => unreachable!("the scalar path packs no panels"),
                         }
                     },
                 )
             }
-            #[cfg(target_arch = "x86_64")]
             Packed::FloatPanels(p) => {
+                #[cfg(target_arch = "aarch64")]
+                use crate::simd::Neon;
+                #[cfg(target_arch = "x86_64")]
                 use crate::simd::{Avx2, Avx512};
                 use tiles::*;
                 let isa = self.isa;
@@ -268,19 +312,25 @@ impl PackedMatrix {
                     isa,
                     #[inline(always)]
                     || unsafe {
+                        macro_rules! run {
+                            ($s:ty, $t:expr) => {
+                                float::run_panels::<$s, { $t.0 }, { $t.1 }>(
+                                    p, x, n_tok, y, rows, u0, u1,
+                                )
+                            };
+                        }
                         match isa {
-                            Isa::Avx512 => float::run_panels::<Avx512, { F512.0 }, { F512.1 }>(
-                                p, x, n_tok, y, rows, u0, u1,
-                            ),
-                            _ => float::run_panels::<Avx2, { F256.0 }, { F256.1 }>(
-                                p, x, n_tok, y, rows, u0, u1,
-                            ),
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx512 => run!(Avx512, F512),
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx2 | Isa::Avx2Vnni => run!(Avx2, F256),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => run!(Neon, F_NEON),
+                            Isa::Scalar => unreachable!("the scalar path packs no panels"),
                         }
                     },
                 )
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unreachable!("SIMD panels are only built on x86_64"),
         }
     }
 }
@@ -393,7 +443,6 @@ fn quantize_activations(
         }
         return;
     }
-    #[cfg(target_arch = "x86_64")]
     {
         let ptrs = QuantPtrs::new(s);
         let n_tasks = if n_tok * cols >= 16 * 1024 {
@@ -410,10 +459,20 @@ fn quantize_activations(
                 #[inline(always)]
                 || unsafe {
                     match isa {
+                        #[cfg(target_arch = "x86_64")]
                         Isa::Avx512 => {
                             int8::quantize_rows::<int8_x86::Avx512Vnni>(x, cols, &ptrs, t0, t1)
                         }
-                        _ => int8::quantize_rows::<int8_x86::AvxVnni>(x, cols, &ptrs, t0, t1),
+                        #[cfg(target_arch = "x86_64")]
+                        Isa::Avx2 | Isa::Avx2Vnni => {
+                            int8::quantize_rows::<int8_x86::AvxVnni>(x, cols, &ptrs, t0, t1)
+                        }
+                        // One NEON quantizer serves all three ARM paths.
+                        #[cfg(target_arch = "aarch64")]
+                        Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
+                            int8::quantize_rows::<int8_arm::NeonWide>(x, cols, &ptrs, t0, t1)
+                        }
+                        Isa::Scalar => unreachable!("handled above"),
                     }
                 },
             );

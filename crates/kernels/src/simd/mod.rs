@@ -1,6 +1,6 @@
 //! A small f32 SIMD abstraction: kernels are written once, generic over [`F32s`], and
-//! instantiated for [`Scalar`] (1 lane), AVX2 (8 lanes) and AVX-512 (16 lanes) inside thin
-//! `#[target_feature]` entry points ([`on`]).
+//! instantiated for [`Scalar`] (1 lane), AVX2 (8 lanes), AVX-512 (16 lanes) and NEON (4 lanes)
+//! inside thin `#[target_feature]` entry points ([`on`]).
 //!
 //! Every operation is IEEE-exact per lane (add, mul, fma, div, sqrt, min/max, round), so an
 //! element-wise kernel gives bit-identical results on every path; only reductions (which sum in
@@ -11,6 +11,12 @@ mod x86;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{Avx2, Avx512};
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) use neon::Neon;
 
 use crate::Isa;
 
@@ -141,6 +147,15 @@ pub(crate) fn on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: FMA support was just checked (the detection result is cached by std).
         Isa::Scalar if std::arch::is_x86_feature_detected!("fma") => unsafe { x86::with_fma(f) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::NeonI8mm => unsafe { neon::with_i8mm(f) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::NeonDotprod => unsafe { neon::with_dotprod(f) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::Neon => unsafe { neon::with_neon(f) },
         _ => f(),
     }
 }
@@ -176,6 +191,9 @@ macro_rules! dispatch_f32 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `on` enabled AVX2+FMA, which the CPU supports.
             $crate::Isa::Avx2 | $crate::Isa::Avx2Vnni => unsafe { $f::<$crate::simd::Avx2>($($arg),*) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `on` enabled NEON, which every aarch64 CPU has.
+            $crate::Isa::Neon | $crate::Isa::NeonDotprod | $crate::Isa::NeonI8mm => unsafe { $f::<$crate::simd::Neon>($($arg),*) },
             // SAFETY: the scalar type needs no CPU features.
             _ => unsafe { $f::<$crate::simd::Scalar>($($arg),*) },
         })
@@ -205,7 +223,7 @@ pub(crate) unsafe fn exp<S: F32s>(x: S::V) -> S::V {
     }
 }
 
-/// Hint the CPU to fetch the cache line holding `p` into L1 (no-op off x86). Never faults,
+/// Hint the CPU to fetch the cache line holding `p` into L1 (`prefetcht0` / `prfm pldl1keep`). Never faults,
 /// even for addresses past the end of an allocation.
 #[inline(always)]
 pub(crate) fn prefetch<T>(p: *const T) {
@@ -214,11 +232,16 @@ pub(crate) fn prefetch<T>(p: *const T) {
     unsafe {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: PRFM is a hint: it never faults and changes no register, flag or memory.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = p;
 }
 
-/// Hint the CPU to fetch the cache line holding `p` into L2 (no-op off x86). Never faults.
+/// Hint the CPU to fetch the cache line holding `p` into L2 (`prefetcht1` / `prfm pldl2keep`). Never faults.
 #[inline(always)]
 pub(crate) fn prefetch_l2<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
@@ -226,7 +249,12 @@ pub(crate) fn prefetch_l2<T>(p: *const T) {
     unsafe {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast())
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: PRFM is a hint: it never faults and changes no register, flag or memory.
+    unsafe {
+        std::arch::asm!("prfm pldl2keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = p;
 }
 
@@ -279,6 +307,8 @@ mod tests {
                     Isa::Avx512 => exp_all::<Avx512>(&xs),
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2 | Isa::Avx2Vnni => exp_all::<Avx2>(&xs),
+                    #[cfg(target_arch = "aarch64")]
+                    Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => exp_all::<Neon>(&xs),
                     _ => exp_all::<Scalar>(&xs),
                 },
             );

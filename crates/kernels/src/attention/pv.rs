@@ -1,0 +1,321 @@
+//! out = P·V / Σ for one block, vectorized over the head dimension against V's panels.
+
+#![allow(clippy::needless_range_loop)]
+
+use super::block::Block;
+use super::{key_range, AttnShape, PV_KEYS};
+use crate::simd::{array, F32s, Scalar};
+
+/// Pass 3, P·V: per V panel (head-dim columns d0..d0+wd), per block of PV_KEYS keys, per pair of
+/// tokens. Partial sums live in `out` between key blocks (stored and reloaded exactly), so
+/// each row still runs one FMA chain over its keys in order. Finally each row is scaled by its
+/// 1/Σ. lo..hi is the block's union key range.
+///
+/// # Safety
+/// `S` supported; `b` validated by `simd_block`, its scores already softmaxed.
+#[inline(always)]
+pub(super) unsafe fn pv<S: F32s, const NVP: usize>(
+    b: &Block,
+    shape: &AttnShape,
+    rows: usize,
+    lo: usize,
+    hi: usize,
+) {
+    let n_tok_blk = rows / b.group;
+    // SAFETY: per the function contract.
+    unsafe {
+        let vd = NVP * S::LANES;
+        let mut d0 = 0;
+        while d0 < b.hd {
+            let wd = vd.min(b.hd - d0);
+            for r in 0..rows {
+                std::ptr::write_bytes(b.out.add(b.row_off(r) + d0), 0, wd);
+            }
+            let panel = b.vt.add(d0 * b.ld);
+            let mut jb = lo;
+            while jb < hi {
+                let je = (jb + PV_KEYS).min(hi);
+                let mut t = 0;
+                while t < n_tok_blk {
+                    let pair = t + 1 < n_tok_blk && b.group <= 4;
+                    let ra = clip(key_range(shape, b.i0 + t), jb, je);
+                    let rb = if pair {
+                        clip(key_range(shape, b.i0 + t + 1), jb, je)
+                    } else {
+                        (0, 0)
+                    };
+                    let mut dd = 0;
+                    while dd < wd {
+                        // sub-panel width: the full panel, else single vectors, else scalars
+                        let w = if wd == vd {
+                            vd
+                        } else if dd + S::LANES <= wd {
+                            S::LANES
+                        } else {
+                            1
+                        };
+                        macro_rules! go {
+                            ($g:literal) => {
+                                if w == vd {
+                                    pv_pair::<S, $g, NVP>(
+                                        b,
+                                        t * b.group,
+                                        pair,
+                                        ra,
+                                        rb,
+                                        panel,
+                                        wd,
+                                        d0 + dd,
+                                    )
+                                } else if w == S::LANES {
+                                    pv_pair::<S, $g, 1>(
+                                        b,
+                                        t * b.group,
+                                        pair,
+                                        ra,
+                                        rb,
+                                        panel.add(dd),
+                                        wd,
+                                        d0 + dd,
+                                    )
+                                } else {
+                                    pv_pair::<Scalar, $g, 1>(
+                                        b,
+                                        t * b.group,
+                                        pair,
+                                        ra,
+                                        rb,
+                                        panel.add(dd),
+                                        wd,
+                                        d0 + dd,
+                                    )
+                                }
+                            };
+                        }
+                        if b.group <= 4 {
+                            match b.group {
+                                1 => go!(1),
+                                2 => go!(2),
+                                3 => go!(3),
+                                _ => go!(4),
+                            }
+                        } else {
+                            // large groups: one token, 4 rows at a time
+                            let mut r = 0;
+                            while r < b.group {
+                                let n = (b.group - r).min(4);
+                                let base = t * b.group + r;
+                                macro_rules! one {
+                                    ($n:literal) => {
+                                        if w == vd {
+                                            pv_pair::<S, $n, NVP>(
+                                                b,
+                                                base,
+                                                false,
+                                                ra,
+                                                rb,
+                                                panel,
+                                                wd,
+                                                d0 + dd,
+                                            )
+                                        } else if w == S::LANES {
+                                            pv_pair::<S, $n, 1>(
+                                                b,
+                                                base,
+                                                false,
+                                                ra,
+                                                rb,
+                                                panel.add(dd),
+                                                wd,
+                                                d0 + dd,
+                                            )
+                                        } else {
+                                            pv_pair::<Scalar, $n, 1>(
+                                                b,
+                                                base,
+                                                false,
+                                                ra,
+                                                rb,
+                                                panel.add(dd),
+                                                wd,
+                                                d0 + dd,
+                                            )
+                                        }
+                                    };
+                                }
+                                match n {
+                                    1 => one!(1),
+                                    2 => one!(2),
+                                    3 => one!(3),
+                                    _ => one!(4),
+                                }
+                                r += n;
+                            }
+                        }
+                        dd += w;
+                    }
+                    t += if pair { 2 } else { 1 };
+                }
+                jb = je;
+            }
+            for r in 0..rows {
+                let o = b.out.add(b.row_off(r) + d0);
+                let iv = *b.inv.add(r);
+                for x in 0..wd {
+                    *o.add(x) *= iv;
+                }
+            }
+            d0 += wd;
+        }
+    }
+}
+
+/// Intersection of a key range with [jb, je) (empty ranges become (je, je)).
+#[inline(always)]
+fn clip(r: (usize, usize), jb: usize, je: usize) -> (usize, usize) {
+    let (a, b) = (r.0.max(jb), r.1.min(je));
+    if a < b {
+        (a, b)
+    } else {
+        (je, je)
+    }
+}
+
+/// Continue the P·V sums of token a (G rows from r0) over keys ra, and — if `pair` — of
+/// token b (the next G rows) over keys rb, for NV·L head-dim columns starting at `d`
+/// (`panel` points at those columns of V's panel, row stride `wd`). Keys are visited in
+/// three segments — a only, both, b only — so every row runs exactly its own keys in
+/// increasing order (ra <= rb componentwise for consecutive tokens).
+///
+/// # Safety
+/// As [`pv`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pv_pair<S: F32s, const G: usize, const NV: usize>(
+    b: &Block,
+    r0: usize,
+    pair: bool,
+    ra: (usize, usize),
+    rb: (usize, usize),
+    panel: *const f32,
+    wd: usize,
+    d: usize,
+) {
+    let l = S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        let pa: [*const f32; G] = array!(G, |r| b.p_row(r0 + r));
+        let oa: [*mut f32; G] = array!(G, |r| b.out.add(b.row_off(r0 + r) + d));
+        let mut acc_a = [[S::splat(0.0); NV]; G];
+        for r in 0..G {
+            for v in 0..NV {
+                acc_a[r][v] = S::load(oa[r].add(v * l));
+            }
+        }
+        if !pair {
+            segment::<S, G, NV>(b, &pa, &mut acc_a, ra.0, ra.1, panel, wd);
+        } else {
+            let pb: [*const f32; G] = array!(G, |r| b.p_row(r0 + G + r));
+            let ob: [*mut f32; G] = array!(G, |r| b.out.add(b.row_off(r0 + G + r) + d));
+            let mut acc_b = [[S::splat(0.0); NV]; G];
+            for r in 0..G {
+                for v in 0..NV {
+                    acc_b[r][v] = S::load(ob[r].add(v * l));
+                }
+            }
+            // both ranges are clipped to the same key block; a's keys precede b's
+            let both = (ra.0.max(rb.0), ra.1.min(rb.1));
+            if both.0 < both.1 {
+                segment::<S, G, NV>(b, &pa, &mut acc_a, ra.0, both.0, panel, wd);
+                segment::<S, G, NV>(b, &pb, &mut acc_b, rb.0, both.0, panel, wd);
+                segment2::<S, G, NV>(
+                    b, &pa, &pb, &mut acc_a, &mut acc_b, both.0, both.1, panel, wd,
+                );
+                segment::<S, G, NV>(b, &pa, &mut acc_a, both.1, ra.1, panel, wd);
+                segment::<S, G, NV>(b, &pb, &mut acc_b, both.1, rb.1, panel, wd);
+            } else {
+                segment::<S, G, NV>(b, &pa, &mut acc_a, ra.0, ra.1, panel, wd);
+                segment::<S, G, NV>(b, &pb, &mut acc_b, rb.0, rb.1, panel, wd);
+            }
+            for r in 0..G {
+                for v in 0..NV {
+                    S::store(ob[r].add(v * l), acc_b[r][v]);
+                }
+            }
+        }
+        for r in 0..G {
+            for v in 0..NV {
+                S::store(oa[r].add(v * l), acc_a[r][v]);
+            }
+        }
+    }
+}
+
+/// acc[r] += Σ_{j in j_begin..j_end} p[r][j]·V[j][cols] (V rows `wd` apart in `panel`).
+///
+/// # Safety
+/// As [`pv`].
+#[inline(always)]
+unsafe fn segment<S: F32s, const G: usize, const NV: usize>(
+    b: &Block,
+    p: &[*const f32; G],
+    acc: &mut [[S::V; NV]; G],
+    j_begin: usize,
+    j_end: usize,
+    panel: *const f32,
+    wd: usize,
+) {
+    let l = S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        for j in j_begin..j_end {
+            let vj = panel.add(j * wd);
+            let vv: [S::V; NV] = array!(NV, |v| S::load(vj.add(v * l)));
+            for r in 0..G {
+                let pr = S::splat(*p[r].add(j - b.j0));
+                for v in 0..NV {
+                    acc[r][v] = S::fma(pr, vv[v], acc[r][v]);
+                }
+            }
+        }
+    }
+}
+
+/// [`segment`] for both tokens of a pair at once (each V load feeds 2·G rows).
+///
+/// # Safety
+/// As [`pv`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn segment2<S: F32s, const G: usize, const NV: usize>(
+    b: &Block,
+    pa: &[*const f32; G],
+    pb: &[*const f32; G],
+    acc_a: &mut [[S::V; NV]; G],
+    acc_b: &mut [[S::V; NV]; G],
+    j_begin: usize,
+    j_end: usize,
+    panel: *const f32,
+    wd: usize,
+) {
+    let l = S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        for j in j_begin..j_end {
+            let vj = panel.add(j * wd);
+            let vv: [S::V; NV] = array!(NV, |v| S::load(vj.add(v * l)));
+            for r in 0..G {
+                let pr = S::splat(*pa[r].add(j - b.j0));
+                for v in 0..NV {
+                    acc_a[r][v] = S::fma(pr, vv[v], acc_a[r][v]);
+                }
+            }
+            for r in 0..G {
+                let pr = S::splat(*pb[r].add(j - b.j0));
+                for v in 0..NV {
+                    acc_b[r][v] = S::fma(pr, vv[v], acc_b[r][v]);
+                }
+            }
+        }
+    }
+}

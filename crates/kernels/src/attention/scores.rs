@@ -1,0 +1,79 @@
+//! Scores S = scale · Q·K^T of one block, vectorized over keys against K^T's key panels.
+
+#![allow(clippy::needless_range_loop)]
+
+use super::block::Block;
+use super::KEY_CHUNK;
+use crate::simd::{array, F32s};
+
+/// Pass 1: scores of the block's rows for its union key range lo..hi, chunk-outer so a K^T chunk
+/// (KEY_CHUNK keys × hd, contiguous) stays in L1 while every row tile uses it.
+///
+/// # Safety
+/// `S` supported; `b` validated by `simd_block`; NVS·LANES divides KEY_CHUNK.
+#[inline(always)]
+pub(super) unsafe fn scores<S: F32s, const NVS: usize>(
+    b: &Block,
+    rows: usize,
+    lo: usize,
+    hi: usize,
+) {
+    // SAFETY: per the function contract.
+    unsafe {
+        let c = NVS * S::LANES;
+        let mut j = lo - lo % c;
+        while j < hi {
+            let mut r0 = 0;
+            while r0 < rows {
+                let nr = (rows - r0).min(6);
+                macro_rules! arm {
+                    ($r:literal) => {
+                        scores_tile::<S, $r, NVS>(b, r0, j)
+                    };
+                }
+                match nr {
+                    1 => arm!(1),
+                    2 => arm!(2),
+                    3 => arm!(3),
+                    4 => arm!(4),
+                    5 => arm!(5),
+                    _ => arm!(6),
+                }
+                r0 += nr;
+            }
+            j += c;
+        }
+    }
+}
+
+/// Scores of block rows r0..r0+R for keys j..j+NV·L:
+/// S[r][j - j0 + x] = scale · Σ_d q[r][d]·K[j + x][d].
+///
+/// # Safety
+/// As [`scores`]; j is a multiple of NV·L, which divides KEY_CHUNK.
+#[inline(always)]
+unsafe fn scores_tile<S: F32s, const R: usize, const NV: usize>(b: &Block, r0: usize, j: usize) {
+    let l = S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        let qp: [*const f32; R] = array!(R, |r| b.q.add(b.row_off(r0 + r)));
+        let kb = b.kt.add((j / KEY_CHUNK) * KEY_CHUNK * b.hd + j % KEY_CHUNK);
+        let mut acc = [[S::splat(0.0); NV]; R];
+        for d in 0..b.hd {
+            let kv: [S::V; NV] = array!(NV, |v| S::load(kb.add(d * KEY_CHUNK + v * l)));
+            for r in 0..R {
+                let qb = S::splat(*qp[r].add(d));
+                for v in 0..NV {
+                    acc[r][v] = S::fma(qb, kv[v], acc[r][v]);
+                }
+            }
+        }
+        let sc = S::splat(b.scale);
+        for r in 0..R {
+            let sp = b.scores.add((r0 + r) * b.ld + j - b.j0);
+            for v in 0..NV {
+                S::store(sp.add(v * l), S::mul(acc[r][v], sc));
+            }
+        }
+    }
+}

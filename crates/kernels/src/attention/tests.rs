@@ -1,0 +1,330 @@
+use super::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn rand_vec(n: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
+}
+
+/// Straightforward f64 softmax attention.
+fn reference(q: &[f32], k: &[f32], v: &[f32], s: &AttnShape) -> Vec<f64> {
+    let hd = s.head_dim;
+    let mut out = vec![0f64; q.len()];
+    for i in 0..s.n_tok {
+        for h in 0..s.n_head {
+            let kvh = h / (s.n_head / s.n_head_kv);
+            let vis: Vec<usize> = (0..s.n_tok)
+                .filter(|&j| s.window.is_none_or(|w| i.abs_diff(j) <= w))
+                .collect();
+            let sc: Vec<f64> = vis
+                .iter()
+                .map(|&j| {
+                    (0..hd)
+                        .map(|d| {
+                            q[(i * s.n_head + h) * hd + d] as f64
+                                * k[(j * s.n_head_kv + kvh) * hd + d] as f64
+                        })
+                        .sum::<f64>()
+                        * s.scale as f64
+                })
+                .collect();
+            let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = sc.iter().map(|x| (x - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for d in 0..hd {
+                out[(i * s.n_head + h) * hd + d] = vis
+                    .iter()
+                    .zip(&e)
+                    .map(|(&j, p)| p / z * v[(j * s.n_head_kv + kvh) * hd + d] as f64)
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn matches_f64_reference_all_paths() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for &(n_tok, n_head, n_head_kv, head_dim, window) in &[
+        (1, 3, 1, 256, None),
+        (9, 3, 1, 32, Some(2)),
+        (23, 4, 2, 48, None),
+        (40, 3, 1, 256, Some(7)),
+    ] {
+        let shape = AttnShape {
+            n_tok,
+            n_head,
+            n_head_kv,
+            head_dim,
+            window,
+            scale: 1.0 / 16.0,
+        };
+        let q = rand_vec(n_tok * n_head * head_dim, &mut rng);
+        let k = rand_vec(n_tok * n_head_kv * head_dim, &mut rng);
+        let v = rand_vec(n_tok * n_head_kv * head_dim, &mut rng);
+        let want = reference(&q, &k, &v, &shape);
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool::new(threads);
+                let mut s = AttnScratch::new(n_tok, threads);
+                let mut out = vec![f32::NAN; q.len()];
+                attention_with(isa, &q, &k, &v, &mut out, &shape, &mut s, &pool);
+                for (a, b) in out.iter().zip(&want) {
+                    assert!((*a as f64 - b).abs() < 2e-6, "{isa} {shape:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+/// A window covering the whole sequence runs with different tiling than global attention
+/// but must give the same bits; SIMD paths agree with the scalar reference.
+#[test]
+fn tiling_invariance_and_scalar_twin() {
+    let mut rng = StdRng::seed_from_u64(9);
+    for &(n_tok, hd) in &[(1, 64), (2, 256), (7, 40), (33, 256), (70, 24)] {
+        let q = rand_vec(n_tok * 3 * hd, &mut rng);
+        let k = rand_vec(n_tok * hd, &mut rng);
+        let v = rand_vec(n_tok * hd, &mut rng);
+        let mut want = vec![0f32; q.len()];
+        let global = AttnShape {
+            n_tok,
+            n_head: 3,
+            n_head_kv: 1,
+            head_dim: hd,
+            window: None,
+            scale: 0.0625,
+        };
+        let pool = ThreadPool::new(2);
+        attention_with(
+            Isa::Scalar,
+            &q,
+            &k,
+            &v,
+            &mut want,
+            &global,
+            &mut AttnScratch::new(n_tok, 2),
+            &pool,
+        );
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            let mut base = vec![0f32; q.len()];
+            attention_with(
+                isa,
+                &q,
+                &k,
+                &v,
+                &mut base,
+                &global,
+                &mut AttnScratch::with_heads(n_tok, 2, 3, 1, hd),
+                &pool,
+            );
+            for (a, b) in base.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 2e-6,
+                    "{isa} n_tok={n_tok} hd={hd}: {a} vs {b}"
+                );
+            }
+            for window in [n_tok.saturating_sub(1), n_tok + 5] {
+                let shape = AttnShape {
+                    window: Some(window),
+                    ..global
+                };
+                let mut out = vec![0f32; q.len()];
+                attention_with(
+                    isa,
+                    &q,
+                    &k,
+                    &v,
+                    &mut out,
+                    &shape,
+                    &mut AttnScratch::new(1, 1),
+                    &pool,
+                );
+                assert!(crate::same_bits(&out, &base), "{isa} window={window}");
+            }
+        }
+    }
+}
+
+/// A windowed row depends only on its query and the keys in its window: embedding the same
+/// window in a longer sequence (other tokens before/after, so different blocks, pairs and
+/// chunk alignments) and using other thread counts must give the same bits.
+#[test]
+fn windowed_row_invariant_to_surrounding_tokens() {
+    let mut rng = StdRng::seed_from_u64(10);
+    let (n, w, hd, pre, post) = (40, 5, 80, 7, 30);
+    let m = pre + n + post;
+    let (q, k, v) = (
+        rand_vec(m * 3 * hd, &mut rng),
+        rand_vec(m * hd, &mut rng),
+        rand_vec(m * hd, &mut rng),
+    );
+    let base = |x: &[f32], width: usize| x[pre * width..(pre + n) * width].to_vec();
+    let (qb, kb, vb) = (base(&q, 3 * hd), base(&k, hd), base(&v, hd));
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let small = AttnShape {
+            n_tok: n,
+            n_head: 3,
+            n_head_kv: 1,
+            head_dim: hd,
+            window: Some(w),
+            scale: 0.1,
+        };
+        let mut o_small = vec![0f32; qb.len()];
+        attention_with(
+            isa,
+            &qb,
+            &kb,
+            &vb,
+            &mut o_small,
+            &small,
+            &mut AttnScratch::new(n, 1),
+            &ThreadPool::new(1),
+        );
+        for threads in [1, 2, 3] {
+            let big = AttnShape { n_tok: m, ..small };
+            let mut o_big = vec![0f32; q.len()];
+            attention_with(
+                isa,
+                &q,
+                &k,
+                &v,
+                &mut o_big,
+                &big,
+                &mut AttnScratch::new(m, threads),
+                &ThreadPool::new(threads),
+            );
+            for i in w..n - w {
+                let a = &o_small[i * 3 * hd..(i + 1) * 3 * hd];
+                let b = &o_big[(pre + i) * 3 * hd..(pre + i + 1) * 3 * hd];
+                assert!(crate::same_bits(a, b), "{isa} threads={threads} row {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn row_invariant_to_thread_count_and_scratch() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let shape = AttnShape {
+        n_tok: 31,
+        n_head: 3,
+        n_head_kv: 1,
+        head_dim: 64,
+        window: Some(5),
+        scale: 0.125,
+    };
+    let q = rand_vec(31 * 3 * 64, &mut rng);
+    let k = rand_vec(31 * 64, &mut rng);
+    let v = rand_vec(31 * 64, &mut rng);
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let mut base = vec![0f32; q.len()];
+        attention_with(
+            isa,
+            &q,
+            &k,
+            &v,
+            &mut base,
+            &shape,
+            &mut AttnScratch::new(31, 1),
+            &ThreadPool::new(1),
+        );
+        for threads in [2, 3] {
+            let mut out = vec![0f32; q.len()];
+            // undersized scratch must grow, not fail
+            attention_with(
+                isa,
+                &q,
+                &k,
+                &v,
+                &mut out,
+                &shape,
+                &mut AttnScratch::new(4, 1),
+                &ThreadPool::new(threads),
+            );
+            assert!(crate::same_bits(&out, &base), "{isa} threads={threads}");
+        }
+    }
+}
+
+/// A ragged batch gives every sequence exactly what it gets alone, whichever way it is run
+/// (short sequences one per thread, long ones split by tiles), at any thread count.
+#[test]
+fn batch_of_sequences_matches_each_alone() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let lens = [
+        5,
+        1,
+        SEQ_PARALLEL_MAX_TOKENS + 9,
+        33,
+        SEQ_PARALLEL_MAX_TOKENS,
+        2,
+        70,
+    ];
+    let mut seqs = Vec::new();
+    let mut n_tok = 0;
+    for &l in &lens {
+        seqs.push(n_tok..n_tok + l);
+        n_tok += l;
+    }
+    for window in [None, Some(6)] {
+        let shape = AttnShape {
+            n_tok,
+            n_head: 3,
+            n_head_kv: 1,
+            head_dim: 64,
+            window,
+            scale: 0.125,
+        };
+        let (wq, wkv) = (3 * 64, 64);
+        let q = rand_vec(n_tok * wq, &mut rng);
+        let k = rand_vec(n_tok * wkv, &mut rng);
+        let v = rand_vec(n_tok * wkv, &mut rng);
+        let one = ThreadPool::new(1);
+        let mut alone = vec![0f32; q.len()];
+        for r in &seqs {
+            let mut sc = AttnScratch::new(r.len(), 1);
+            attention(
+                &q[r.start * wq..r.end * wq],
+                &k[r.start * wkv..r.end * wkv],
+                &v[r.start * wkv..r.end * wkv],
+                &mut alone[r.start * wq..r.end * wq],
+                &AttnShape {
+                    n_tok: r.len(),
+                    ..shape
+                },
+                &mut sc,
+                &one,
+            );
+        }
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool::new(threads);
+            let mut sc = AttnScratch::new(16, 1); // grows on demand
+            let mut out = vec![f32::NAN; q.len()];
+            attention_seqs(&q, &k, &v, &mut out, &seqs, &shape, &mut sc, &pool);
+            assert!(
+                crate::same_bits(&out, &alone),
+                "window {window:?}, {threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "ascending, disjoint")]
+fn overlapping_sequences_are_rejected() {
+    let shape = AttnShape {
+        n_tok: 4,
+        n_head: 1,
+        n_head_kv: 1,
+        head_dim: 8,
+        window: None,
+        scale: 1.0,
+    };
+    let x = vec![0f32; 4 * 8];
+    let mut out = x.clone();
+    let mut sc = AttnScratch::new(4, 1);
+    let pool = ThreadPool::new(2);
+    attention_seqs(&x, &x, &x, &mut out, &[0..3, 2..4], &shape, &mut sc, &pool);
+}

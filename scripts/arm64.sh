@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# ARM64 under emulation (called by scripts/test.sh after the x86-64 suite; runs alone too).
+#
+# Cross-builds for aarch64-unknown-linux-gnu (linker configured in .cargo/config.toml) and, under
+# qemu-aarch64 user emulation:
+#   1. runs the kernels' tests on `-cpu max` (NEON + dotprod + i8mm: every ARM path is tested
+#      against the scalar reference) and on `-cpu cortex-a72` (NEON only: the detection falls back
+#      and the NEON-only path runs as the best one);
+#   2. embeds 24 texts of tests/data/corpus.jsonl with the Q8_0 model ($GGUFEMBED_MODEL) on each
+#      forced ARM path (GGUFEMBED_KERNEL=neon|neon-dotprod|neon-i8mm), requires the three ARM
+#      runs to be bit-identical (npy bytes) and within 1e-4 of the x86-64 vectors (see below).
+# Installs what it needs idempotently: Debian's gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and
+# qemu-user (apt, only if missing) and the Rust target (rustup).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+target=aarch64-unknown-linux-gnu
+
+need=()
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+[ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || need+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+fi
+rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+
+# 1. kernels' tests (cargo runs them through the qemu runner of .cargo/config.toml)
+for cpu in max cortex-a72; do
+  echo "== kernels tests under qemu-aarch64 -cpu $cpu"
+  QEMU_CPU=$cpu cargo test -q -p kernels --target "$target"
+done
+
+# 2. real-model smoke test: each ARM path against x86-64, bit for bit
+: "${GGUFEMBED_MODEL:?set GGUFEMBED_MODEL to the Q8_0 gguf (scripts/test.sh does)}"
+dir="${CARGO_TARGET_DIR:-target}"
+x86_bin="$dir/debug/ggufembed"
+# scripts/test.sh has built the x86-64 binary with the workspace's feature set; building it
+# again with `-p cli` alone would recompile part of the dependency tree.
+[ -x "$x86_bin" ] || cargo build -q -p cli
+cargo build -q -p cli --target "$target"
+arm_bin="$dir/$target/debug/ggufembed"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sed -n '8,31p' tests/data/corpus.jsonl >"$tmp/texts.jsonl"
+embed() { # embed OUT.npy COMMAND...
+  local out=$1
+  shift
+  "$@" embed --model "$GGUFEMBED_MODEL" --input "$tmp/texts.jsonl" --threads 2 --format npy \
+    -o "$out"
+}
+embed "$tmp/x86.npy" "$x86_bin"
+for kernel in neon neon-dotprod neon-i8mm; do
+  echo "== embed under qemu-aarch64 -cpu max, GGUFEMBED_KERNEL=$kernel"
+  GGUFEMBED_KERNEL=$kernel embed "$tmp/$kernel.npy" \
+    qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$arm_bin" 2>"$tmp/err"
+  # a forced path the CPU lacks would fall back with a warning
+  if grep -i warning "$tmp/err"; then
+    exit 1
+  fi
+  # The int8 GEMM and element-wise kernels are bit-identical on every path (kernels' tests);
+  # the f32 reductions (RMS/L2 norms, softmax sums) sum 4 NEON lanes where x86 sums 8 or 16, so
+  # the ARM vectors match x86-64 to ~1e-6, not bit for bit (known gap). The ARM paths share
+  # their reductions, so they must agree with each other exactly.
+  if [ "$kernel" != neon ] && ! cmp "$tmp/neon.npy" "$tmp/$kernel.npy"; then
+    echo "FAIL: $kernel vectors differ from the neon path's" >&2
+    exit 1
+  fi
+  python3 - "$tmp/x86.npy" "$tmp/$kernel.npy" <<'PY'
+import struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<H", b[8:10])[0]
+    d = b[10 + n:]
+    return struct.unpack("<%df" % (len(d) // 4), d)
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert len(a) == len(b) and len(a) >= 20 * 768, (len(a), len(b))
+m = max(abs(x - y) for x, y in zip(a, b))
+print("max |arm - x86| = %.3g over %d values" % (m, len(a)))
+assert m < 1e-4, m
+PY
+done
+# and without dotprod/i8mm the request falls back to NEON, saying so
+GGUFEMBED_KERNEL=neon-dotprod qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu "$arm_bin" \
+  embed --model "$GGUFEMBED_MODEL" "fallback check" >/dev/null 2>"$tmp/err"
+grep -q "cannot run the neon-dotprod path; using neon" "$tmp/err"
+echo "== ARM64 section: $((SECONDS - start)) s"
