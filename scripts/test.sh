@@ -83,6 +83,6 @@ for t in F16 F32; do
 done
 
 section "test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 section "done"
