@@ -83,7 +83,7 @@ for t in F16 F32; do
 done
 
 section "test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 section "python package (crates/python: build into $target/venv, pytest)"
 # The pinned test dependencies, the extension built and installed from the checkout (maturin from

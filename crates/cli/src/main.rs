@@ -92,7 +92,7 @@ mod tests {
         }
         // --model: embed, tokenize, prompts, serve, bench, inspect.
         assert_eq!(seen["model"], 6, "{seen:?}");
-        assert_eq!(seen["threads"], 3, "{seen:?}");
+        assert_eq!(seen["threads"], 4, "{seen:?}");
         Cli::command().debug_assert();
     }
 }

@@ -66,7 +66,7 @@ pub enum ModelError {
     )]
     MissingHead,
 
-    #[error("unknown prompt name '{name}'; known prompts: {}", if known.is_empty() { "none (this model has no prompts)".to_string() } else { known.join(", ") })]
+    #[error("unknown prompt name {name:?}; known prompt names: {}", if known.is_empty() { "none (this model has no prompts)".to_string() } else { known.join(", ") })]
     UnknownPrompt { name: String, known: Vec<String> },
 
     #[error(

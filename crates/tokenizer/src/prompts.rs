@@ -230,16 +230,32 @@ mod tests {
 
     #[test]
     fn a_title_alone_selects_the_document_prompt() {
-        assert_eq!(prompt_prefix(&[], None, None).unwrap(), "");
+        let gemma: Vec<(String, String)> = builtin_prompts()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(prompt_prefix(&gemma, None, None).unwrap(), "");
         assert_eq!(
-            prompt_prefix(&[], None, Some("T")).unwrap(),
+            prompt_prefix(&gemma, None, Some("T")).unwrap(),
             "title: T | text: "
         );
         assert_eq!(
-            prompt_prefix(&[], Some("STS"), None).unwrap(),
+            prompt_prefix(&gemma, Some("STS"), None).unwrap(),
             "task: sentence similarity | query: "
         );
-        assert!(prompt_prefix(&[], Some("query"), Some("T")).is_err());
+        assert!(prompt_prefix(&gemma, Some("query"), Some("T")).is_err());
+    }
+
+    #[test]
+    fn a_model_without_prompts_refuses_every_prompt_name() {
+        assert_eq!(prompt_prefix(&[], None, None).unwrap(), "");
+        for (name, title) in [(Some("query"), None), (None, Some("T"))] {
+            let e = prompt_prefix(&[], name, title).unwrap_err().to_string();
+            assert!(e.contains("this model has no prompts"), "{e}");
+        }
+        assert_eq!(builtin_prompts_for("bert"), &[] as &[(&str, &str)]);
+        assert_eq!(builtin_prompts_for("nomic-bert")[0].0, "search_query");
+        assert_eq!(builtin_prompts_for("gemma-embedding"), builtin_prompts());
     }
 
     #[test]

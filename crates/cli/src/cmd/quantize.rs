@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(value_parser = parse_type, value_name = "TYPE")]
     pub qtype: FileType,
     /// Threads (0 = all cores). The output does not depend on it.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, short, default_value_t = 0)]
     pub threads: usize,
 }
 

@@ -132,8 +132,13 @@ mod tests {
     #[test]
     fn prompt_choice() {
         let mut t = String::new();
+        // EmbeddingGemma's prompts (a model without prompts refuses every prompt name).
+        let gemma: Vec<(String, String)> = tokenizer::prompts::builtin_prompts()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
         let ok = |r: &Record, default: Option<&str>, t: &mut String| {
-            prompted_text(&[], &defaults(default), r, t).map(|_| t.clone())
+            prompted_text(&gemma, &defaults(default), r, t).map(|_| t.clone())
         };
         assert_eq!(ok(&record(None, None), None, &mut t).unwrap(), "hello");
         assert_eq!(
