@@ -65,7 +65,10 @@ fn hostile_clients_do_not_starve_well_behaved_ones() {
         slow_head: 200,
         idle: 100,
         one_shot_every: Duration::from_millis(20),
-        slack: Duration::from_millis(1500),
+        // The server's own watchdog is exact to its 250 ms tick; the rest of the slack absorbs
+        // scheduling on a loaded 2-core CI machine (seen: an idle connection closed 2 s late
+        // while three builds ran beside the test).
+        slack: Duration::from_millis(3000),
     };
     let before = process_counts(&s);
     let t0 = Instant::now();
