@@ -8,6 +8,12 @@ engines alternate for `--rounds` rounds and each keeps its best round, so a burs
 elsewhere on the machine hurts neither more than the other. Prints one JSON line per round and a
 summary with the ratio. Also reports the peak RSS (MB) of a fresh Python process that embeds the
 visible corpus (`tests/data/corpus.jsonl`) with the model.
+
+With `--st-model DIR` (a sentence-transformers directory, e.g. the one `ggufembed pull
+--source-dir` prints; needs `sentence-transformers` and torch in the same venv) it also times
+sentence-transformers (torch, fp32, `torch.set_num_threads(--threads)`) on the same texts and
+prompts, once with batch_size 32 and once with batch_size 1, one pass each after a short warm-up,
+and reports the better one against the Python encode (tokens counted by our tokenizer for both).
 """
 
 import argparse
@@ -38,6 +44,27 @@ def python_pass(embedder, texts, prompts, batch):
     return time.perf_counter() - t
 
 
+def sentence_transformers_tps(model_dir, texts, prompts, tokens, threads):
+    """tokens/s of sentence-transformers on the texts, per batch size, grouping texts by prompt."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(threads)
+    st = SentenceTransformer(model_dir, device="cpu")
+    groups = {}
+    for t, pn in zip(texts, prompts):
+        groups.setdefault(pn, []).append(t)
+    st.encode(texts[:8], batch_size=8)  # warm-up
+    out = {}
+    for bs in (32, 1):
+        t = time.perf_counter()
+        with torch.inference_mode():
+            for pn, ts in groups.items():
+                st.encode(ts, prompt_name=pn, batch_size=bs)
+        out[bs] = tokens / (time.perf_counter() - t)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin", default=str(ROOT / "target" / "release" / "ggufembed"))
@@ -45,6 +72,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--st-model", help="sentence-transformers model directory to compare against")
     a = p.parse_args()
 
     import ggufembed
@@ -84,6 +112,10 @@ def main():
         "ratio": round(best_py / best_cli, 4),
         "python_visible_corpus": json.loads(rss),
     }
+    if a.st_model:
+        st = sentence_transformers_tps(a.st_model, texts, prompts, tokens, a.threads)
+        summary["st_tokens_per_s"] = {f"batch_{k}": round(v, 1) for k, v in st.items()}
+        summary["python_over_st_best"] = round(best_py / max(st.values()), 2)
     print(json.dumps(summary))
 
 

@@ -1,7 +1,11 @@
 //! `ggufembed bench`: latency per workload, batch throughput, model load time and peak memory.
 //!
 //! The workloads are fixed so runs compare across machines and against llama.cpp's
-//! `llama-bench -p 18,60,424` (see `bench/compare-llama-cpp.sh`).
+//! `llama-bench -p <the token counts bench reports>` (see `bench/compare-llama-cpp.sh`): on
+//! EmbeddingGemma 18, 60 and 424 tokens. Every workload fits the model: `xl` repeats the
+//! paragraph as often as fits its token limit (at most 8 times; 4 times, 214 tokens, on
+//! all-MiniLM-L6-v2's 256), and prompt names the model lacks are dropped (raw text), so the same
+//! command runs on every family.
 
 use crate::error::CliError;
 use crate::model_path::resolve_model;
@@ -45,39 +49,65 @@ const PARAGRAPH: &str = "Machine learning has revolutionized artificial intellig
 /// Real texts of mixed lengths for the throughput run (see `crates/cli/data/README.md`).
 pub(crate) const BENCH_CORPUS: &str = include_str!("../../data/bench_corpus.jsonl");
 
-/// One latency workload: a name, a prompt and a text.
+/// Most repeats of [`PARAGRAPH`] in the `xl` workload (424 tokens on EmbeddingGemma).
+const XL_PARAGRAPHS: usize = 8;
+
+/// One latency workload: a name and its input.
 struct Workload {
     name: &'static str,
-    prompt: &'static str,
-    text: String,
+    input: Input,
 }
 
-fn workloads() -> Vec<Workload> {
-    vec![
+/// The latency workloads for this model: `short` (a query), `long` (one paragraph, a document)
+/// and `xl` (the paragraph repeated as often as fits the model's token limit, at most
+/// [`XL_PARAGRAPHS`] times). Prompt names the model lacks are dropped ([`input`]).
+fn workloads(embedder: &Embedder) -> Result<Vec<Workload>, CliError> {
+    let mut xl = input(embedder, "document", PARAGRAPH);
+    for n in (1..=XL_PARAGRAPHS).rev() {
+        xl.text = [PARAGRAPH; XL_PARAGRAPHS][..n].join(" ");
+        if !embedder.prepare(&xl)?.truncated {
+            break;
+        }
+    }
+    Ok(vec![
         Workload {
             name: "short",
-            prompt: "query",
-            text: "The quick brown fox jumps over the lazy dog".to_string(),
+            input: input(
+                embedder,
+                "query",
+                "The quick brown fox jumps over the lazy dog",
+            ),
         },
         Workload {
             name: "long",
-            prompt: "document",
-            text: PARAGRAPH.to_string(),
+            input: input(embedder, "document", PARAGRAPH),
         },
         Workload {
             name: "xl",
-            prompt: "document",
-            text: [PARAGRAPH; 8].join(" "),
+            input: xl,
         },
-    ]
+    ])
 }
 
-fn input(prompt: &str, text: &str) -> Input {
+/// `text` with the prompt `prompt` if the model has a prompt of that name, else raw text (BERT
+/// models have none).
+fn input(embedder: &Embedder, prompt: &str, text: &str) -> Input {
     Input {
         text: text.to_string(),
-        prompt_name: Some(prompt.to_string()),
+        prompt_name: known_prompt(embedder, Some(prompt)),
         ..Input::default()
     }
+}
+
+/// `name` if the model knows that prompt name, else `None`.
+fn known_prompt(embedder: &Embedder, name: Option<&str>) -> Option<String> {
+    let name = name?;
+    embedder
+        .info()
+        .prompts
+        .iter()
+        .any(|(n, _)| n == name)
+        .then(|| name.to_string())
 }
 
 #[derive(Serialize)]
@@ -99,6 +129,9 @@ struct Throughput {
 
 #[derive(Serialize)]
 struct Report {
+    /// `general.architecture` and the file's weight mix (`ModelInfo::weight_mix`).
+    arch: String,
+    weight_mix: String,
     threads: usize,
     /// The kernels' instruction-set path (`GGUFEMBED_KERNEL` names).
     kernel: String,
@@ -124,7 +157,8 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn bench_corpus() -> Result<Vec<Input>, CliError> {
+/// The throughput corpus, with the prompt names the model lacks dropped (see [`input`]).
+fn bench_corpus(embedder: &Embedder) -> Result<Vec<Input>, CliError> {
     #[derive(serde::Deserialize)]
     struct Row {
         text: String,
@@ -137,7 +171,7 @@ fn bench_corpus() -> Result<Vec<Input>, CliError> {
                 .map_err(|e| CliError::Usage(format!("built-in bench corpus: {e}")))?;
             Ok(Input {
                 text: row.text,
-                prompt_name: row.prompt_name,
+                prompt_name: known_prompt(embedder, row.prompt_name.as_deref()),
                 ..Input::default()
             })
         })
@@ -159,16 +193,17 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let threads = embedder.info().threads;
 
     let mut results = Vec::new();
-    for w in workloads() {
-        let batch = [input(w.prompt, &w.text)];
-        let tokens = embedder.embed(&batch)?[0].n_tokens;
+    let workloads = workloads(&embedder)?;
+    for w in &workloads {
+        let batch = std::slice::from_ref(&w.input);
+        let tokens = embedder.embed(batch)?[0].n_tokens;
         for _ in 0..3 {
-            embedder.embed(&batch)?; // warm-up
+            embedder.embed(batch)?; // warm-up
         }
         let mut times: Vec<Duration> = (0..args.runs)
             .map(|_| {
                 let t = Instant::now();
-                embedder.embed(&batch).map(|_| t.elapsed())
+                embedder.embed(batch).map(|_| t.elapsed())
             })
             .collect::<Result<_, _>>()?;
         times.sort();
@@ -183,7 +218,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     // Throughput: the median of THROUGHPUT_PASSES passes over the corpus (one pass takes a few
     // seconds; the median shrugs off a burst of noise from elsewhere on the machine).
-    let corpus = bench_corpus()?;
+    let corpus = bench_corpus(&embedder)?;
     let mut passes = Vec::with_capacity(THROUGHPUT_PASSES);
     let mut tokens = 0;
     for _ in 0..THROUGHPUT_PASSES {
@@ -208,10 +243,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     };
 
     let profiles = if args.profile {
-        let mut batches: Vec<Vec<Input>> = workloads()
-            .iter()
-            .map(|w| vec![input(w.prompt, &w.text)])
-            .collect();
+        let mut batches: Vec<Vec<Input>> =
+            workloads.iter().map(|w| vec![w.input.clone()]).collect();
         batches.push(corpus[..corpus.len().min(args.batch as usize)].to_vec());
         batches
             .iter()
@@ -222,6 +255,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     };
 
     let report = Report {
+        arch: embedder.info().arch.clone(),
+        weight_mix: embedder.info().weight_mix.clone(),
         threads,
         kernel: embedder.info().kernel.clone(),
         workloads: results,
@@ -244,7 +279,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 }
 
 fn print_table(r: &Report) {
-    println!("threads: {}, kernel: {}", r.threads, r.kernel);
+    println!(
+        "{} ({}), threads: {}, kernel: {}",
+        r.arch, r.weight_mix, r.threads, r.kernel
+    );
     println!(
         "{:<8} {:>7} {:>10} {:>10} {:>10}",
         "workload", "tokens", "p50 ms", "p95 ms", "p99 ms"
