@@ -211,3 +211,50 @@ fn bad_options_fail_before_reading_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
     assert!(out.stdout.is_empty());
 }
+
+/// Every kernel path (forced with `GGUFEMBED_KERNEL`) computes the same f32 operations in the
+/// same order, so the vectors are identical bit for bit, not merely close. Paths this CPU lacks
+/// fall back with a warning and are skipped; the scalar path and the best one always run.
+#[test]
+fn every_kernel_path_gives_the_same_bits() {
+    #[cfg(target_arch = "x86_64")]
+    let paths = ["scalar", "avx2-novnni", "avx2-vnni", "avx512"];
+    #[cfg(target_arch = "aarch64")]
+    let paths = ["scalar", "neon", "neon-dotprod", "neon-i8mm"];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let paths = ["scalar"];
+    let dir = tempfile::tempdir().unwrap();
+    let (input, entries) = corpus_jsonl(dir.path(), 8);
+    let model = testkit::q8_0_model();
+    let mut first: Option<(&str, Vec<u8>)> = None;
+    let mut ran = 0;
+    for path in paths {
+        let out = Command::new(env!("CARGO_BIN_EXE_ggufembed"))
+            .env("GGUFEMBED_KERNEL", path)
+            .arg("embed")
+            .arg("--model")
+            .arg(&model)
+            .args(["--threads", "2", "--format", "npy", "--input"])
+            .arg(&input)
+            .output()
+            .expect("run ggufembed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{path}: {stderr}");
+        if stderr.contains("cannot run the") {
+            println!("skipping {path}: not supported by this CPU");
+            continue;
+        }
+        assert!(!stderr.contains("warning"), "{path}: {stderr}");
+        // 8 rows of 768 f32 after the npy header
+        assert!(out.stdout.len() > entries.len() * 768 * 4, "{path}");
+        ran += 1;
+        match &first {
+            None => first = Some((path, out.stdout)),
+            Some((p0, want)) => assert!(
+                out.stdout == *want,
+                "{path} vectors differ from the {p0} path's"
+            ),
+        }
+    }
+    assert!(ran >= 2 || paths.len() == 1, "only {ran} path(s) ran");
+}

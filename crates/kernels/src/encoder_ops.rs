@@ -2,11 +2,11 @@
 //! (SwiGLU), and an in-place vector add (bias / residual).
 //!
 //! Like [`ops`](crate::ops), each public function runs the [`active_isa`](crate::active_isa)
-//! path and has a `*_with` twin taking an explicit [`Isa`]. Element-wise results (GELU, SiLU,
-//! add) are bit-identical on every path; LayerNorm's two reductions (mean, variance) sum in a
-//! lane-dependent order and agree to a few ulp.
+//! path and has a `*_with` twin taking an explicit [`Isa`]. Every result is bit-identical on
+//! every path: LayerNorm's reductions (mean, deviations) run on [`WIDE`] virtual lanes in one
+//! canonical order.
 
-use crate::simd::{dispatch_f32, exp, vec_len, F32s, Scalar};
+use crate::simd::{dispatch_f32, exp, vec_len, wadd, wfma, whsum, wload, F32s, Scalar, WIDE};
 use crate::Isa;
 
 /// out = (x − mean(x)) / sqrt(var(x) + eps) · weight + bias (PyTorch `nn.LayerNorm`: biased
@@ -67,34 +67,40 @@ unsafe fn layer_norm_body<S: F32s>(
     }
     // SAFETY: per the function contract.
     unsafe {
-        let nv = vec_len::<S>(n);
+        // the reductions: WIDE virtual lanes over whole chunks, the fixed tree, then the rest
+        // in order (the same order on every path)
+        let nw = n - n % WIDE;
         // mean
-        let mut acc = S::splat(0.0);
-        for i in (0..nv).step_by(S::LANES) {
-            acc = S::add(acc, S::load(x.add(i)));
+        let mut acc = S::wsplat(0.0);
+        for i in (0..nw).step_by(WIDE) {
+            acc = wadd::<S>(acc, wload::<S>(x.add(i)));
         }
-        let mut sum = S::hsum(acc);
-        for i in nv..n {
+        let mut sum = whsum::<S>(acc);
+        for i in nw..n {
             sum += *x.add(i);
         }
         let m0 = sum / n as f32;
         // deviations from m0: Σd corrects the rounding of m0 (the corrected two-pass
         // algorithm), Σd² gives the variance
-        let mv = S::splat(m0);
-        let (mut acc_d, mut acc_d2) = (S::splat(0.0), S::splat(0.0));
-        for i in (0..nv).step_by(S::LANES) {
-            let d = S::sub(S::load(x.add(i)), mv);
-            acc_d = S::add(acc_d, d);
-            acc_d2 = S::fma(d, d, acc_d2);
+        let mv = S::wsplat(m0);
+        let (mut acc_d, mut acc_d2) = (S::wsplat(0.0), S::wsplat(0.0));
+        for i in (0..nw).step_by(WIDE) {
+            let mut d = wload::<S>(x.add(i));
+            for (d, m) in d.as_mut().iter_mut().zip(mv.as_ref()) {
+                *d = S::sub(*d, *m);
+            }
+            acc_d = wadd::<S>(acc_d, d);
+            acc_d2 = wfma::<S>(d, d, acc_d2);
         }
-        let (mut sd, mut ss) = (S::hsum(acc_d), S::hsum(acc_d2));
-        for i in nv..n {
+        let (mut sd, mut ss) = (whsum::<S>(acc_d), whsum::<S>(acc_d2));
+        for i in nw..n {
             let d = *x.add(i) - m0;
             sd += d;
             ss = d.mul_add(d, ss);
         }
         let r = sd / n as f32;
         let mean = m0 + r;
+        let nv = vec_len::<S>(n);
         let mv = S::splat(mean);
         let var = (ss / n as f32 - r * r).max(0.0);
         let scale = 1.0 / (var + eps).sqrt();
@@ -272,7 +278,7 @@ mod tests {
     }
 
     /// Odd sizes that exercise the vector body, the scalar tail and both together.
-    const SIZES: [usize; 9] = [0, 1, 7, 16, 33, 100, 384, 769, 1537];
+    const SIZES: [usize; 12] = [0, 1, 7, 15, 16, 17, 33, 100, 384, 769, 1023, 1537];
 
     /// erf(x) in f64: Taylor series for |x| < 3 (error < 1e-11 after cancellation), a continued
     /// fraction for erfc beyond.
@@ -312,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn layer_norm_accurate_on_all_paths() {
+    fn layer_norm_accurate_and_bit_identical_on_all_paths() {
         let mut rng = StdRng::seed_from_u64(21);
         for n in SIZES.into_iter().filter(|&n| n > 0) {
             // an offset mean, as in real residual streams
@@ -334,11 +340,8 @@ mod tests {
                         "{isa} n={n} i={i}: {} vs {want}",
                         out[i]
                     );
-                    assert!(
-                        (out[i] - scalar[i]).abs() <= 1e-5 * (1.0 + scalar[i].abs()),
-                        "{isa} vs scalar n={n}"
-                    );
                 }
+                assert!(crate::same_bits(&out, &scalar), "{isa} vs scalar n={n}");
                 let mut inplace = x.clone();
                 layer_norm_inplace(&mut inplace, &w, &b, 1e-12);
                 let mut active = vec![0f32; n];

@@ -32,9 +32,36 @@
 //!   The alternative (4/5/6-bit panels with a per-sub-block minimum term against the
 //!   activations' block sums) would be exact to the file and smaller but needs a second kernel
 //!   body per instruction set.
-//! * Element-wise kernels (GELU, RoPE, exp) are bit-identical on every path; reductions (dot,
-//!   RMS, L2 norm, softmax sums) differ between paths only in the last bits.
-//! * [`attention`] is an exact two-pass softmax in f32 over each query's own key window.
+//! * Element-wise kernels (GELU, RoPE, exp, SiLU) run the same IEEE operations (FMA where the
+//!   definition says so, never an approximate reciprocal, `rsqrt`, `vscalef` or `vgetexp`; one
+//!   exp polynomial shared by every path) and are bit-identical on every path.
+//! * [`attention`] is an exact two-pass softmax in f32 over each query's own key window; every
+//!   path, the scalar one included, runs the same generic body (scores and P·V are FMA chains in
+//!   index order, so only the softmax sums are reductions).
+//!
+//! # Reduction order
+//! Every f32 reduction (the dot products of [`dot`], [`rms_norm`] and [`l2_normalize`],
+//! [`layer_norm`]'s sums, the softmax max and sum) runs in one canonical order on every path,
+//! so **embeddings are bit-identical on every path** — scalar, AVX2, AVX2-VNNI, AVX-512, NEON,
+//! NEON-dotprod, NEON-i8mm, on x86-64 and ARM64 alike:
+//! 1. elements are accumulated on 16 *virtual lanes* (lane i takes elements i, i + 16, …):
+//!    one zmm on AVX-512, two ymm on AVX2, four q registers on NEON, 16 scalars on the scalar
+//!    path; [`dot`] keeps 4 such accumulators over chunks of 64 elements, then whole chunks of
+//!    16 go to the first, and they combine as (0+1)+(2+3); products are FMAs everywhere;
+//! 2. the 16 lanes are summed by one fixed tree, folding halves: lane i += lane i + 8, then
+//!    i + 4, i + 2, i + 1 (register halves fold first, then the in-register halves);
+//! 3. the last n % 16 elements are added to that sum one by one, in order (scalar FMA for dot
+//!    products).
+//!
+//! This is exactly what the AVX-512 path computed before the order was made canonical, so its
+//! results (and the README's accuracy figures, measured on AVX-512) did not change. AVX2 and
+//! NEON hold 2 and 4 registers per accumulator instead of 1; the cost is a few extra
+//! registers in reductions that are a small part of the run time. The matmuls need no such
+//! rule: each output is one chain in k order (float weights) or a sum of exact int32 block
+//! dot products accumulated in block order with the same FMA (int8 weights), whatever the
+//! tile or path. The kernels' tests require every path to equal the scalar one bit for bit on
+//! odd sizes; the CLI's `every_kernel_path_gives_the_same_bits` test and `scripts/arm64.sh`
+//! (under `qemu-aarch64`) check whole embeddings of the real model, ARM64 against x86-64.
 //!
 //! # Batch invariance
 //! A token row's output never depends on how many rows are processed together, which tile it
@@ -58,10 +85,8 @@
 //! stores 8 k-bytes per column *pair* (16 bytes = SMMLA's right operand) in panels of 8 columns.
 //! The int32 block sums are the same integers as on x86 and the f32 epilogue runs the same
 //! operations in the same order, so the ARM matmul is bit-identical to the scalar reference and
-//! to x86 (the kernels' tests, run under `qemu-aarch64` by `scripts/arm64.sh`). Whole embeddings
-//! are not yet: the f32 reductions (norms, softmax sums) sum 4 NEON lanes where x86 sums 8 or
-//! 16, so ARM vectors match x86-64 to ~3e-3, as the x86 paths do among themselves (the three ARM
-//! paths agree bit for bit). SDOT/SMMLA
+//! to x86 (the kernels' tests, run under `qemu-aarch64` by `scripts/arm64.sh`); with the
+//! canonical reduction order above, so are whole embeddings. SDOT/SMMLA
 //! are `asm!` (their intrinsics are unstable on Rust 1.95).
 //!
 //! # Performance on ARM64, on paper

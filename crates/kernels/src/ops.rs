@@ -1,11 +1,11 @@
 //! Element-wise and reduction kernels: RMSNorm, GELU(tanh)·up, NeoX RoPE, dot, L2 normalize.
 //!
 //! Each public function runs the [`active_isa`](crate::active_isa) path; the `*_with` variants
-//! take an explicit [`Isa`] (tests and benchmarks use them to exercise every path). Element-wise
-//! results are bit-identical on every path; reductions (dot, the RMS, the L2 norm) sum in a
-//! lane-dependent order and agree to a few ulp.
+//! take an explicit [`Isa`] (tests and benchmarks use them to exercise every path). Every result
+//! is bit-identical on every path: reductions (dot, the RMS, the L2 norm) run in one canonical
+//! order (see [`dot_body`]).
 
-use crate::simd::{dispatch_f32, exp, vec_len, F32s, Scalar};
+use crate::simd::{dispatch_f32, exp, vec_len, wadd, wfma, whsum, wload, F32s, Scalar, WIDE};
 use crate::Isa;
 
 /// out = x / sqrt(mean(x²) + eps) * weight.
@@ -166,7 +166,10 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     dispatch_f32!(isa, dot_body(a.as_ptr(), b.as_ptr(), a.len()))
 }
 
-/// Dot product with 4 vector accumulators (combined as (0+1)+(2+3)), then the scalar tail.
+/// Dot product in the canonical order of every path: 4 accumulators of [`WIDE`] virtual lanes
+/// over chunks of 4·WIDE elements, then single WIDE chunks into the first, combined as
+/// (0+1)+(2+3) and summed by [`whsum`]'s fixed tree; the last n % WIDE products are added in
+/// order with scalar FMAs.
 ///
 /// # Safety
 /// `S` supported; a, b valid for n elements.
@@ -174,20 +177,27 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 pub(crate) unsafe fn dot_body<S: F32s>(a: *const f32, b: *const f32, n: usize) -> f32 {
     // SAFETY: per the function contract.
     unsafe {
-        let l = S::LANES;
-        let mut acc = [S::splat(0.0); 4];
+        let l = WIDE;
+        let mut acc = [S::wsplat(0.0); 4];
         let mut i = 0;
         while i + 4 * l <= n {
             for (k, acc) in acc.iter_mut().enumerate() {
-                *acc = S::fma(S::load(a.add(i + k * l)), S::load(b.add(i + k * l)), *acc);
+                *acc = wfma::<S>(
+                    wload::<S>(a.add(i + k * l)),
+                    wload::<S>(b.add(i + k * l)),
+                    *acc,
+                );
             }
             i += 4 * l;
         }
         while i + l <= n {
-            acc[0] = S::fma(S::load(a.add(i)), S::load(b.add(i)), acc[0]);
+            acc[0] = wfma::<S>(wload::<S>(a.add(i)), wload::<S>(b.add(i)), acc[0]);
             i += l;
         }
-        let mut sum = S::hsum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
+        let mut sum = whsum::<S>(wadd::<S>(
+            wadd::<S>(acc[0], acc[1]),
+            wadd::<S>(acc[2], acc[3]),
+        ));
         while i < n {
             sum = (*a.add(i)).mul_add(*b.add(i), sum);
             i += 1;
@@ -229,7 +239,8 @@ mod tests {
         (0..n).map(|_| rng.gen_range(-scale..scale)).collect()
     }
 
-    const SIZES: [usize; 8] = [0, 1, 7, 16, 33, 100, 768, 1155];
+    /// Odd sizes: the 64-element body, the 16-element chunks, the scalar tail, and mixes.
+    const SIZES: [usize; 13] = [0, 1, 7, 15, 16, 17, 33, 63, 65, 100, 257, 768, 1155];
 
     #[test]
     fn rms_norm_basic() {
@@ -247,16 +258,19 @@ mod tests {
     }
 
     #[test]
-    fn rms_norm_paths_agree() {
+    fn rms_norm_accurate_and_bit_identical_on_all_paths() {
         let mut rng = StdRng::seed_from_u64(11);
         for n in SIZES.into_iter().filter(|&n| n > 0) {
             let x = rand_vec(n, 30.0, &mut rng);
             let w = rand_vec(n, 2.0, &mut rng);
             let ss: f64 = x.iter().map(|v| (*v as f64).powi(2)).sum();
             let scale = 1.0 / (ss / n as f64 + 1e-6).sqrt();
+            let mut scalar = vec![0f32; n];
+            rms_norm_with(Isa::Scalar, &x, &w, 1e-6, &mut scalar);
             for isa in supported() {
                 let mut out = vec![0f32; n];
                 rms_norm_with(isa, &x, &w, 1e-6, &mut out);
+                assert!(crate::same_bits(&out, &scalar), "{isa} n={n} vs scalar");
                 for i in 0..n {
                     let want = x[i] as f64 * scale * w[i] as f64;
                     assert!(
@@ -366,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn dot_and_l2_paths_agree() {
+    fn dot_and_l2_accurate_and_bit_identical_on_all_paths() {
         let mut rng = StdRng::seed_from_u64(14);
         for n in SIZES {
             let a = rand_vec(n, 1.0, &mut rng);
@@ -377,14 +391,20 @@ mod tests {
                 .zip(&b)
                 .map(|(x, y)| (*x as f64 * *y as f64).abs())
                 .sum();
+            let scalar_dot = dot_with(Isa::Scalar, &a, &b);
+            let mut scalar_l2 = a.clone();
+            l2_normalize_with(Isa::Scalar, &mut scalar_l2);
             for isa in supported() {
-                let got = dot_with(isa, &a, &b) as f64;
+                let got = dot_with(isa, &a, &b);
+                assert_eq!(got.to_bits(), scalar_dot.to_bits(), "{isa} n={n} vs scalar");
+                let got = got as f64;
                 assert!(
                     (got - want).abs() <= 1e-6 * (mag + 1e-30),
                     "{isa} n={n}: {got} vs {want}"
                 );
                 let mut y = a.clone();
                 l2_normalize_with(isa, &mut y);
+                assert!(crate::same_bits(&y, &scalar_l2), "{isa} n={n} l2 vs scalar");
                 if n > 0 {
                     let norm: f64 = y.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
                     assert!((norm - 1.0).abs() < 1e-6, "{isa} n={n}");

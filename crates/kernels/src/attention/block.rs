@@ -1,4 +1,4 @@
-//! One work item on a SIMD path: query tokens i0..i1 of one KV head, in three passes
+//! One work item on any path: query tokens i0..i1 of one KV head, in three passes
 //! (scores, softmax, P·V). The only per-instruction-set code of attention is the `match` in
 //! [`simd_block`] that picks the vector type and tile sizes; everything else is generic.
 
@@ -11,11 +11,11 @@ use super::pv::pv;
 use super::scores::scores;
 use super::softmax::softmax_row;
 use super::{key_range, AttnShape, KEY_CHUNK};
-use crate::simd::F32s;
 #[cfg(target_arch = "aarch64")]
 use crate::simd::Neon;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::{Avx2, Avx512};
+use crate::simd::{F32s, Scalar};
 use crate::Isa;
 
 /// Pointers and sizes of one block: query tokens i0..i1 × the heads of one KV head.
@@ -125,7 +125,7 @@ pub(super) unsafe fn simd_block(
                 Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
                     block::<Neon, 4, 2>(&b, shape, rows)
                 }
-                _ => unreachable!("the scalar path does not run blocks"),
+                _ => block::<Scalar, 8, 16>(&b, shape, rows),
             }
         },
     );

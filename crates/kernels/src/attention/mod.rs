@@ -3,8 +3,8 @@
 //! Sliding windows are computed from indices (query i attends key j iff |i-j| <= window), never
 //! from a mask. The query heads that share a K/V head are stacked into one tile against it.
 //!
-//! SIMD path, per KV head g and tile of query tokens that see the same key range [lo, hi)
-//! (one token on windowed layers, a few on global ones):
+//! Every path (the scalar one too, with 1-lane vectors), per KV head g and tile of query tokens
+//! that see the same key range [lo, hi) (one token on windowed layers, a few on global ones):
 //! 1. scores S[r, j] = scale · Σ_d q[r, d]·K[j, d], vectorized over keys against K transposed
 //!    once per call (K^T [g][d][j], zero padded);
 //! 2. an exact softmax per row over [lo, hi) (max, exp(s - max), sum);
@@ -12,16 +12,17 @@
 //!
 //! Every row's arithmetic depends only on that row and its key range, so results do not depend
 //! on the thread count, the tile the row lands in, or the other sequences. Work is split across
-//! tiles only.
+//! tiles only. Each score is one FMA chain over d in order, each output one FMA chain over keys
+//! in order, and the softmax sums run on 16 virtual lanes in a fixed order, so every path
+//! (scalar, AVX2, AVX-512, NEON) gives the same bits.
 //!
-//! Files: [`scratch`] (buffers), [`layout`] (K^T and V panels), [`scalar`] (the reference),
-//! [`block`] (one work item on a SIMD path: the only per-ISA code, a match choosing the vector
+//! Files: [`scratch`] (buffers), [`layout`] (K^T and V panels),
+//! [`block`] (one work item: the only per-ISA code, a match choosing the vector
 //! type), [`scores`] (QK^T tiles), [`softmax`], [`pv`] (P·V tiles).
 
 mod block;
 mod layout;
 mod pv;
-mod scalar;
 mod scores;
 mod scratch;
 mod softmax;
@@ -136,10 +137,8 @@ fn attention_exec(
     scratch.ensure(shape, n_threads);
     let ld = scratch.ld();
     let slot_len = scratch.rows_per_slot * ld;
-    if isa != Isa::Scalar {
-        transpose_k(k, shape, &mut scratch.kt, ld);
-        panel_v(v, shape, &mut scratch.vt, ld, v_panel_width(isa));
-    }
+    transpose_k(k, shape, &mut scratch.kt, ld);
+    panel_v(v, shape, &mut scratch.vt, ld, v_panel_width(isa));
     let plan = Plan::new(shape, n_threads);
     let rows_per_slot = scratch.rows_per_slot;
     let sp = SyncPtr(scratch.scores.as_mut_ptr());
@@ -158,17 +157,9 @@ fn attention_exec(
         };
 
         let (g, i0, i1) = plan.item(item);
-        if isa == Isa::Scalar {
-            for i in i0..i1 {
-                // SAFETY: item (g, i0..i1) owns the out rows (i, heads of g), i in i0..i1.
-                unsafe { scalar::attend_row(q, k, v, op.get(), shape, g, i, scores) };
-            }
-        } else {
-            // SAFETY: as above; out is [n_tok, n_head·head_dim] (asserted).
-            unsafe {
-                block::simd_block(isa, q, kt, vt, op.get(), shape, g, i0, i1, scores, inv, ld)
-            };
-        }
+        // SAFETY: as above; item (g, i0..i1) owns the out rows (i, heads of g), i in i0..i1;
+        // out is [n_tok, n_head·head_dim] (asserted).
+        unsafe { block::simd_block(isa, q, kt, vt, op.get(), shape, g, i0, i1, scores, inv, ld) };
     };
     match pool {
         Some(pool) => pool.run_on_threads(plan.n_items, &task),

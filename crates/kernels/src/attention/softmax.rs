@@ -1,34 +1,38 @@
 //! The exact softmax of one score row.
 
-use crate::simd::{exp, vec_len, F32s, Scalar};
+use crate::simd::{exp, wadd, whmax, whsum, wload, wmax, F32s, Scalar, WIDE};
 
-/// s[0..n] = exp(s - max); returns 1/Σ. The reduction order depends only on n.
+/// s[0..n] = exp(s - max); returns 1/Σ. The reduction order depends only on n, and is the same
+/// on every path: [`WIDE`] virtual lanes over whole chunks, the fixed tree, then the rest in
+/// order.
 ///
 /// # Safety
 /// `S` supported; s valid for n elements (n >= 1).
 #[inline(always)]
 pub(super) unsafe fn softmax_row<S: F32s>(s: *mut f32, n: usize) -> f32 {
-    let l = S::LANES;
-    let nv = vec_len::<S>(n);
+    let nw = n - n % WIDE;
     // SAFETY: per the function contract.
     unsafe {
-        let mut mv = S::splat(f32::NEG_INFINITY);
-        for j in (0..nv).step_by(l) {
-            mv = S::max(mv, S::load(s.add(j)));
+        let mut mv = S::wsplat(f32::NEG_INFINITY);
+        for j in (0..nw).step_by(WIDE) {
+            mv = wmax::<S>(mv, wload::<S>(s.add(j)));
         }
-        let mut m = S::hmax(mv);
-        for j in nv..n {
+        let mut m = whmax::<S>(mv);
+        for j in nw..n {
             m = m.max(*s.add(j));
         }
         let mb = S::splat(m);
-        let mut sum = S::splat(0.0);
-        for j in (0..nv).step_by(l) {
-            let e = exp::<S>(S::sub(S::load(s.add(j)), mb));
-            S::store(s.add(j), e);
-            sum = S::add(sum, e);
+        let mut sum = S::wsplat(0.0);
+        for j in (0..nw).step_by(WIDE) {
+            let mut e = wload::<S>(s.add(j));
+            for (r, v) in e.as_mut().iter_mut().enumerate() {
+                *v = exp::<S>(S::sub(*v, mb));
+                S::store(s.add(j + r * S::LANES), *v);
+            }
+            sum = wadd::<S>(sum, e);
         }
-        let mut total = S::hsum(sum);
-        for j in nv..n {
+        let mut total = whsum::<S>(sum);
+        for j in nw..n {
             let e = exp::<Scalar>(*s.add(j) - m);
             *s.add(j) = e;
             total += e;

@@ -3,8 +3,10 @@
 //! inside thin `#[target_feature]` entry points ([`on`]).
 //!
 //! Every operation is IEEE-exact per lane (add, mul, fma, div, sqrt, min/max, round), so an
-//! element-wise kernel gives bit-identical results on every path; only reductions (which sum in
-//! a lane-dependent order) may differ in the last bits between paths.
+//! element-wise kernel gives bit-identical results on every path. Reductions run on
+//! [`F32s::W`], 16 *virtual lanes* on every path (one zmm, two ymm, four NEON q registers, or
+//! 16 scalars) with one fixed combining tree ([`whsum`]), so they too are bit-identical on
+//! every path (see the crate docs, "Reduction order").
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -44,10 +46,123 @@ pub(crate) unsafe trait F32s: Copy {
     unsafe fn round_even(v: Self::V) -> Self::V;
     /// 2^n for integral n in [-126, 127].
     unsafe fn exp2i(n: Self::V) -> Self::V;
-    /// Sum of the lanes (a fixed pairwise tree).
+    /// Sum of the lanes by folding halves: lane i += lane i + LANES/2, repeated down to one
+    /// lane (the tree [`whsum`] continues).
     unsafe fn hsum(v: Self::V) -> f32;
     /// Maximum of the lanes.
     unsafe fn hmax(v: Self::V) -> f32;
+    /// [`WIDE`] virtual lanes: `WIDE / LANES` vectors, lanes in memory order (vector r holds
+    /// virtual lanes r·LANES..(r+1)·LANES).
+    type W: Copy + AsRef<[Self::V]> + AsMut<[Self::V]>;
+    /// Every virtual lane = x.
+    unsafe fn wsplat(x: f32) -> Self::W;
+}
+
+/// Virtual lanes of every reduction ([`F32s::W`]): the AVX-512 width, so that path runs its
+/// natural code and the others emulate it.
+pub(crate) const WIDE: usize = 16;
+
+/// Load [`WIDE`] values.
+///
+/// # Safety
+/// `S` supported; p valid for WIDE elements.
+#[inline(always)]
+pub(crate) unsafe fn wload<S: F32s>(p: *const f32) -> S::W {
+    // SAFETY: per the function contract.
+    unsafe {
+        let mut w = S::wsplat(0.0);
+        for (r, v) in w.as_mut().iter_mut().enumerate() {
+            *v = S::load(p.add(r * S::LANES));
+        }
+        w
+    }
+}
+
+/// Lane-wise a + b.
+///
+/// # Safety
+/// `S` supported.
+#[inline(always)]
+pub(crate) unsafe fn wadd<S: F32s>(mut a: S::W, b: S::W) -> S::W {
+    // SAFETY: lane arithmetic on a supported S.
+    unsafe {
+        for (x, y) in a.as_mut().iter_mut().zip(b.as_ref()) {
+            *x = S::add(*x, *y);
+        }
+    }
+    a
+}
+
+/// Lane-wise max (a > b ? a : b).
+///
+/// # Safety
+/// `S` supported.
+#[inline(always)]
+pub(crate) unsafe fn wmax<S: F32s>(mut a: S::W, b: S::W) -> S::W {
+    // SAFETY: lane arithmetic on a supported S.
+    unsafe {
+        for (x, y) in a.as_mut().iter_mut().zip(b.as_ref()) {
+            *x = S::max(*x, *y);
+        }
+    }
+    a
+}
+
+/// Lane-wise a·b + c with one rounding.
+///
+/// # Safety
+/// `S` supported.
+#[inline(always)]
+pub(crate) unsafe fn wfma<S: F32s>(a: S::W, b: S::W, mut c: S::W) -> S::W {
+    // SAFETY: lane arithmetic on a supported S.
+    unsafe {
+        for ((z, x), y) in c.as_mut().iter_mut().zip(a.as_ref()).zip(b.as_ref()) {
+            *z = S::fma(*x, *y, *z);
+        }
+    }
+    c
+}
+
+/// Sum of the [`WIDE`] virtual lanes, always by the same tree: fold halves (lane i += lane
+/// i + 8, then i + 4, i + 2, i + 1). Registers fold first (virtual lanes 8 apart sit at the same
+/// lane of registers WIDE/LANES/2 apart), then [`F32s::hsum`] folds within the register.
+///
+/// # Safety
+/// `S` supported.
+#[inline(always)]
+pub(crate) unsafe fn whsum<S: F32s>(mut w: S::W) -> f32 {
+    // SAFETY: lane arithmetic on a supported S.
+    unsafe {
+        let v = w.as_mut();
+        let mut n = v.len();
+        while n > 1 {
+            n /= 2;
+            for i in 0..n {
+                v[i] = S::add(v[i], v[i + n]);
+            }
+        }
+        S::hsum(v[0])
+    }
+}
+
+/// Maximum of the [`WIDE`] virtual lanes (same tree as [`whsum`]).
+///
+/// # Safety
+/// `S` supported.
+#[inline(always)]
+pub(crate) unsafe fn whmax<S: F32s>(mut w: S::W) -> f32 {
+    // SAFETY: lane arithmetic on a supported S.
+    unsafe {
+        let v = w.as_mut();
+        let mut n = v.len();
+        while n > 1 {
+            n /= 2;
+            for i in 0..n {
+                v[i] = S::max(v[i], v[i + n]);
+            }
+        }
+        S::hmax(v[0])
+    }
 }
 
 /// The portable 1-lane implementation.
@@ -124,6 +239,11 @@ unsafe impl F32s for Scalar {
     #[inline(always)]
     unsafe fn hmax(v: f32) -> f32 {
         v
+    }
+    type W = [f32; WIDE];
+    #[inline(always)]
+    unsafe fn wsplat(x: f32) -> [f32; WIDE] {
+        [x; WIDE]
     }
 }
 

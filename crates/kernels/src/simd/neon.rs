@@ -119,4 +119,9 @@ unsafe impl F32s for Neon {
             }
         }
     }
+    type W = [float32x4_t; 4];
+    #[inline(always)]
+    unsafe fn wsplat(x: f32) -> [float32x4_t; 4] {
+        unsafe { [vdupq_n_f32(x); 4] }
+    }
 }

@@ -118,6 +118,11 @@ unsafe impl F32s for Avx2 {
             ))
         }
     }
+    type W = [__m256; 2];
+    #[inline(always)]
+    unsafe fn wsplat(x: f32) -> [__m256; 2] {
+        unsafe { [_mm256_set1_ps(x); 2] }
+    }
 }
 
 #[inline(always)]
@@ -211,5 +216,10 @@ unsafe impl F32s for Avx512 {
             let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
             Avx2::hmax(_mm256_max_ps(lo, hi))
         }
+    }
+    type W = [__m512; 1];
+    #[inline(always)]
+    unsafe fn wsplat(x: f32) -> [__m512; 1] {
+        unsafe { [_mm512_set1_ps(x)] }
     }
 }
