@@ -95,7 +95,11 @@ pub(crate) fn affine_block(
             // Sub-block j: nibble (j%2) of qs[32·(j/2)..], 5th bit = bit j of qh.
             let qs = &qs[32 * (j / 2)..][..32];
             for (l, o) in q.iter_mut().enumerate() {
-                let mut v = if j.is_multiple_of(2) { qs[l] & 0x0f } else { qs[l] >> 4 };
+                let mut v = if j.is_multiple_of(2) {
+                    qs[l] & 0x0f
+                } else {
+                    qs[l] >> 4
+                };
                 if let Some(qh) = qh {
                     v |= ((qh[l] >> j) & 1) << 4;
                 }
