@@ -7,8 +7,8 @@
 //!   `acc = fma(x[k], w[k], acc)`.
 //! * Affine weights (Q4_1, Q5_1, Q4_K, Q5_K: `a·q − b` per 32-block) run the same int8 product
 //!   on their integers `q` with scales `a`, then subtract, per output, the offset term
-//!   `corr = Σ_b m[b] · (d_x[b] · Σq_x[b])` (blocks in order, each term one multiply then one
-//!   add, no FMA; `offsets.rs`): `y = acc − corr`.
+//!   `corr = Σ_b m[b] · (d_x[b] · Σq_x[b])` (blocks in order from +0, one FMA per block,
+//!   vectorized across outputs only; `offsets.rs`): `y = acc − corr`.
 //!
 //! Every path computes each output element with exactly this sequence of f32 operations, so a
 //! row's result does not depend on the batch, the tile it lands in, or the thread split.
@@ -247,6 +247,14 @@ impl PackedMatrix {
         matches!(self.data, Packed::Int { .. } | Packed::IntPanels(..))
     }
 
+    /// Whether the matrix has affine parts (a block offset term after the int8 product).
+    fn has_offsets(&self) -> bool {
+        matches!(
+            self.data,
+            Packed::Int { m: Some(_), .. } | Packed::IntPanels(_, Some(_))
+        )
+    }
+
     /// Independent work units (panels, or row chunks on the scalar path).
     fn n_units(&self) -> usize {
         match &self.data {
@@ -405,6 +413,9 @@ pub struct MatmulScratch {
     pub(crate) xd: Vec<f32>,
     /// [max_tokens, max_cols/32] Σq per activation block.
     pub(crate) xsum: Vec<i32>,
+    /// [max_tokens, max_cols/32] d·Σq per activation block (f32 product; only filled for
+    /// matrices with block offsets).
+    pub(crate) xdsum: Vec<f32>,
 }
 
 impl MatmulScratch {
@@ -415,6 +426,7 @@ impl MatmulScratch {
             xq: vec![0; max_tokens * nb * QK],
             xd: vec![0.0; max_tokens * nb],
             xsum: vec![0; max_tokens * nb],
+            xdsum: vec![0.0; max_tokens * nb],
         }
     }
 
@@ -427,6 +439,7 @@ impl MatmulScratch {
         if self.xd.len() < n_tok * nb {
             self.xd.resize(n_tok * nb, 0.0);
             self.xsum.resize(n_tok * nb, 0);
+            self.xdsum.resize(n_tok * nb, 0.0);
         }
     }
 }
@@ -451,6 +464,16 @@ pub fn matmul(
     if w.is_int8() {
         scratch.ensure(n_tok, cols);
         quantize_activations(w.isa, x, n_tok, cols, scratch, pool);
+        if w.has_offsets() {
+            let n = n_tok * (cols / QK);
+            for ((o, &d), &s) in scratch.xdsum[..n]
+                .iter_mut()
+                .zip(&scratch.xd[..n])
+                .zip(&scratch.xsum[..n])
+            {
+                *o = d * s as f32;
+            }
+        }
     }
     let scratch = &*scratch;
     // One contiguous range of units (output panels) per thread: each thread streams its

@@ -4,11 +4,17 @@
 //! `y[t, n] −= Σ_b m[n, b] · (d_x[t, b] · Σq_x[t, b])`
 //!
 //! where `d_x` and `Σq_x` are the activations' per-block scale and sum of quantized values
-//! (what ggml's Q8_K `bsums` serve for). Per output the blocks are summed in order from +0,
-//! each term one rounded multiply then one rounded add (no FMA), and the sum is subtracted
-//! once: the scalar path (`scalar.rs`) and every SIMD path run exactly this per-element
-//! sequence, vectorized across outputs only, so the result is bit-identical on every path and
-//! instruction set. The work is 1/32 of the int8 product's multiply-adds.
+//! (what ggml's Q8_K `bsums` serve for; `d_x·Σq_x` is one f32 product per token and block,
+//! `MatmulScratch::xdsum`). Per output the blocks are summed in order from +0 as
+//! `corr = fma(m[b], d_x·Σq_x[b], corr)` (one rounding per block: fused multiply-add is exactly
+//! specified, `f32::mul_add` on the scalar path, `vfmadd`/`fmla` on the SIMD ones), and `corr`
+//! is subtracted once. The scalar path (`scalar.rs`) and every SIMD path run exactly this
+//! per-element sequence, vectorized across outputs only (a lane never sums across blocks or
+//! other lanes), so the result is bit-identical on every path and instruction set.
+//!
+//! Cost: 1/32 of the int8 product's multiply-adds, as f32 FMAs (16 lanes per zmm FMA against
+//! 64 MACs per `vpdpbusd`): measured 8-10% of a Q4_K matmul's time at EmbeddingGemma's shapes
+//! on AVX-512 (`gemm_bench --q4k` vs Q8_0; 12-14% with a separate multiply and add).
 
 use super::float::FloatPanels;
 use super::MatmulScratch;
@@ -17,13 +23,13 @@ use crate::simd::F32s;
 /// Tokens per tile (with NV ≤ 4 vectors: at most 24 accumulators).
 pub(crate) const MR: usize = 6;
 
-/// The term `Σ_b m·d_x·Σq_x` for one output with offsets `m` [nb] and token blocks `xd`/`xs`
-/// [nb]: the reference sequence every path follows.
+/// The term `Σ_b m·(d_x·Σq_x)` for one output with offsets `m` [nb] and one token's
+/// `d_x·Σq_x` [nb] (`MatmulScratch::xdsum`): the reference sequence every path follows.
 #[inline(always)]
-pub(crate) fn offset_term(m: &[f32], xd: &[f32], xs: &[i32]) -> f32 {
+pub(crate) fn offset_term(m: &[f32], xdsum: &[f32]) -> f32 {
     let mut corr = 0f32;
-    for ((&m, &d), &s) in m.iter().zip(xd).zip(xs) {
-        corr += m * (d * s as f32);
+    for (&m, &s) in m.iter().zip(xdsum) {
+        corr = m.mul_add(s, corr);
     }
     corr
 }
@@ -31,16 +37,15 @@ pub(crate) fn offset_term(m: &[f32], xd: &[f32], xs: &[i32]) -> f32 {
 /// Subtract the term from an MR×(NV·LANES) tile of y.
 ///
 /// # Safety
-/// `S` supported; mp = offset panel start ([nb][nr], nr = NV·LANES); xd/xs = the tile's first
-/// token's block scales / sums (row stride nb) for MR tokens; y valid for MR rows (stride ldy)
+/// `S` supported; mp = offset panel start ([nb][nr], nr = NV·LANES); xs = the tile's first
+/// token's `d_x·Σq_x` (row stride nb) for MR tokens; y valid for MR rows (stride ldy)
 /// of `ncols <= nr` columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
     mp: *const f32,
     nb: usize,
-    xd: *const f32,
-    xs: *const i32,
+    xs: *const f32,
     y: *mut f32,
     ldy: usize,
     ncols: usize,
@@ -52,9 +57,9 @@ unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
         for b in 0..nb {
             let m: [S::V; NV] = crate::simd::array!(NV, |v| S::load(mp.add(b * nr + v * S::LANES)));
             for (t, row) in acc.iter_mut().enumerate() {
-                let sx = S::splat(*xd.add(t * nb + b) * *xs.add(t * nb + b) as f32);
+                let sx = S::splat(*xs.add(t * nb + b));
                 for (a, m) in row.iter_mut().zip(&m) {
-                    *a = S::add(*a, S::mul(*m, sx));
+                    *a = S::fma(*m, sx, *a);
                 }
             }
         }
@@ -81,8 +86,8 @@ unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
 /// Subtract the offset term from the columns of panels p0..p1, for all n_tok tokens.
 ///
 /// # Safety
-/// `S` supported; `m` packed with nr = NV·S::LANES and k = cols/32; the scratch holds the
-/// quantized activations of n_tok tokens; y valid for [n_tok, rows] (already holding the int8
+/// `S` supported; `m` packed with nr = NV·S::LANES and k = cols/32; the scratch holds
+/// `xdsum` of n_tok tokens; y valid for [n_tok, rows] (already holding the int8
 /// product) and no other task accesses these panels' columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -107,12 +112,11 @@ pub(crate) unsafe fn run_panels<S: F32s, const MR: usize, const NV: usize>(
             let mr = MR.min(n_tok - t0);
             // SAFETY: per the function contract; t0 + mr <= n_tok.
             unsafe {
-                let xd = s.xd.as_ptr().add(t0 * nb);
-                let xs = s.xsum.as_ptr().add(t0 * nb);
+                let xs = s.xdsum.as_ptr().add(t0 * nb);
                 let yt = y.add(t0 * rows + c0);
                 macro_rules! arm {
                     ($m:literal) => {
-                        tile::<S, $m, NV>(mp, nb, xd, xs, yt, rows, ncols)
+                        tile::<S, $m, NV>(mp, nb, xs, yt, rows, ncols)
                     };
                 }
                 match mr {

@@ -62,7 +62,7 @@ pub(super) unsafe fn matmul_rows(
             for t in 0..n_tok {
                 let xq = &s.xq[t * nb * QK..(t + 1) * nb * QK];
                 let xd = &s.xd[t * nb..(t + 1) * nb];
-                let xs = &s.xsum[t * nb..(t + 1) * nb];
+                let xs = &s.xdsum[t * nb..(t + 1) * nb];
                 for r in r0..r1 {
                     let wq = &q[r * cols..(r + 1) * cols];
                     let wd = &d[r * nb..(r + 1) * nb];
@@ -76,7 +76,7 @@ pub(super) unsafe fn matmul_rows(
                         acc = (isum as f32 * xd[b]).mul_add(wd[b], acc);
                     }
                     if let Some(m) = m {
-                        acc -= offset_term(&m[r * nb..(r + 1) * nb], xd, xs);
+                        acc -= offset_term(&m[r * nb..(r + 1) * nb], xs);
                     }
                     yt(t)[r - r0] = acc;
                 }
