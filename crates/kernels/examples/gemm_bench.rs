@@ -1,7 +1,7 @@
 //! Int8 (Q8_0) GEMM microbenchmark at EmbeddingGemma-300M shapes.
 //!
 //! `cargo run --release -p kernels --example gemm_bench [-- --isa avx512|avx2-vnni|avx2-novnni|scalar]
-//! [--f32 | --attn | --ops | --pool] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
+//! [--f32 | --q4k | --attn | --ops | --pool] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
 //!
 //! Reports G MAC/s of `matmul` (activation quantization included) and the fraction of the
 //! int8 VNNI peak (~370 G MAC/s per core for zmm `vpdpbusd`; for `--f32` the zmm FMA peak,
@@ -90,6 +90,18 @@ fn q8_weights(rows: usize, cols: usize) -> Vec<u8> {
         blk[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
         for b in &mut blk[2..] {
             *b = (*b as i8).clamp(-127, 127) as u8;
+        }
+    }
+    data
+}
+
+/// Q4_K weights (affine: int8 product plus the per-block offset term); cols % 256 == 0.
+fn q4k_weights(rows: usize, cols: usize) -> Vec<u8> {
+    let bb = WeightType::Q4_K.block_bytes();
+    let mut data = bytes(rows * cols / 256 * bb, 43);
+    for blk in data.chunks_exact_mut(bb) {
+        for &off in WeightType::Q4_K.f16_fields() {
+            blk[off..off + 2].copy_from_slice(&half::f16::from_f32(0.001).to_le_bytes());
         }
     }
     data
@@ -231,6 +243,7 @@ fn main() {
     }
     .or_supported();
     let float = std::env::args().any(|a| a == "--f32");
+    let q4k = std::env::args().any(|a| a == "--q4k");
     let cold = std::env::args().any(|a| a == "--cold");
     let threads = list("--threads", &[1, 2]);
     let min_secs: f64 = arg("--secs").map_or(0.3, |s| s.parse().unwrap());
@@ -252,7 +265,13 @@ fn main() {
     let peak_per_core = if float { 88.0 } else { 370.0 };
     println!(
         "isa={isa} weights={}{} (peak assumed {peak_per_core} G MAC/s/core)",
-        if float { "F32" } else { "Q8_0" },
+        if float {
+            "F32"
+        } else if q4k {
+            "Q4_K"
+        } else {
+            "Q8_0"
+        },
         if cold {
             ", cold (streamed from DRAM)"
         } else {
@@ -264,15 +283,14 @@ fn main() {
         "shape", "n_tok", "thr", "us/call", "G MAC/s", "% peak"
     );
     for (name, rows, cols) in SHAPES {
-        let data = if float {
-            f32_weights(rows, cols)
+        let (data, wtype) = if float {
+            (f32_weights(rows, cols), WeightType::F32)
+        } else if q4k && cols % 256 == 0 {
+            (q4k_weights(rows, cols), WeightType::Q4_K)
+        } else if q4k {
+            continue; // Q4_K needs whole 256-blocks (llama-quantize uses Q5_0 there)
         } else {
-            q8_weights(rows, cols)
-        };
-        let wtype = if float {
-            WeightType::F32
-        } else {
-            WeightType::Q8_0
+            (q8_weights(rows, cols), WeightType::Q8_0)
         };
         let pack = || {
             PackedMatrix::pack_for(

@@ -56,36 +56,82 @@ pub(crate) fn q3k_scales(s: &[u8]) -> [u8; 16] {
     out
 }
 
+/// The affine types (Q4_1, Q5_1, Q4_K, Q5_K): 32-value block `j` of the ggml block `blk`
+/// (`j` = 0 for Q4_1/Q5_1, the sub-block 0..8 for Q4_K/Q5_K) as integers `q` (0..16, or 0..32
+/// with a 5th bit) and `(a, b)` such that each value is `a·q − b` — exactly ggml's
+/// `dequantize_row_*` operations (`a` = `d` or `d·sc`, `b` = `−m` or `dmin·m`; `x − (−m)` is
+/// `x + m` bit for bit). `a` and `b` are exact in f32 (an f16 times a 6-bit integer).
+pub(crate) fn affine_block(
+    wtype: WeightType,
+    blk: &[u8],
+    j: usize,
+    q: &mut [i8; 32],
+) -> (f32, f32) {
+    match wtype {
+        WeightType::Q4_1 | WeightType::Q5_1 => {
+            let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+            let (qh, qs) = if wtype == WeightType::Q5_1 {
+                (
+                    u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]),
+                    &blk[8..24],
+                )
+            } else {
+                (0, &blk[4..20])
+            };
+            for (l, &b) in qs.iter().enumerate() {
+                q[l] = ((b & 0x0f) as u32 | (((qh >> l) & 1) << 4)) as i8;
+                q[l + 16] = ((b >> 4) as u32 | (((qh >> (l + 16)) & 1) << 4)) as i8;
+            }
+            (d, -m)
+        }
+        WeightType::Q4_K | WeightType::Q5_K => {
+            let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+            let (sc, m) = scale_min_k4(j, &blk[4..16]);
+            let (qh, qs) = if wtype == WeightType::Q5_K {
+                (Some(&blk[16..48]), &blk[48..176])
+            } else {
+                (None, &blk[16..144])
+            };
+            // Sub-block j: nibble (j%2) of qs[32·(j/2)..], 5th bit = bit j of qh.
+            let qs = &qs[32 * (j / 2)..][..32];
+            for (l, o) in q.iter_mut().enumerate() {
+                let mut v = if j.is_multiple_of(2) {
+                    qs[l] & 0x0f
+                } else {
+                    qs[l] >> 4
+                };
+                if let Some(qh) = qh {
+                    v |= ((qh[l] >> j) & 1) << 4;
+                }
+                *o = v as i8;
+            }
+            (d * sc as f32, dmin * m as f32)
+        }
+        _ => unreachable!("affine_block called on {wtype:?}"),
+    }
+}
+
 /// Dequantize one block `blk` (`wtype.block_bytes()` bytes) into `y` (`wtype.block_size()`
 /// values). Only for the types listed in the module docs.
 pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
     match wtype {
-        WeightType::Q4_1 => {
-            let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
-            for (j, &b) in blk[4..20].iter().enumerate() {
-                y[j] = d * (b & 0x0f) as f32 + m;
-                y[j + 16] = d * (b >> 4) as f32 + m;
+        WeightType::Q4_1 | WeightType::Q5_1 | WeightType::Q4_K | WeightType::Q5_K => {
+            let mut q = [0i8; 32];
+            for (j, ys) in y.chunks_exact_mut(32).enumerate() {
+                let (a, b) = affine_block(wtype, blk, j, &mut q);
+                for (o, &v) in ys.iter_mut().zip(&q) {
+                    *o = a * v as f32 - b;
+                }
             }
         }
-        WeightType::Q5_0 | WeightType::Q5_1 => {
-            let has_min = wtype == WeightType::Q5_1;
+        WeightType::Q5_0 => {
             let d = f16_at(blk, 0);
-            let (m, rest) = if has_min {
-                (f16_at(blk, 2), &blk[4..])
-            } else {
-                (0.0, &blk[2..])
-            };
-            let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
-            for (j, &b) in rest[4..20].iter().enumerate() {
+            let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+            for (j, &b) in blk[6..22].iter().enumerate() {
                 let q0 = (b & 0x0f) as i32 | (((qh >> j) & 1) << 4) as i32;
                 let q1 = (b >> 4) as i32 | (((qh >> (j + 16)) & 1) << 4) as i32;
-                if has_min {
-                    y[j] = d * q0 as f32 + m;
-                    y[j + 16] = d * q1 as f32 + m;
-                } else {
-                    y[j] = d * (q0 - 16) as f32;
-                    y[j + 16] = d * (q1 - 16) as f32;
-                }
+                y[j] = d * (q0 - 16) as f32;
+                y[j + 16] = d * (q1 - 16) as f32;
             }
         }
         WeightType::IQ4_NL => {
@@ -124,29 +170,6 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
                     let low = ((b >> shift) & 3) as i32;
                     let sub = if (hb >> hbit) & 1 == 1 { 0 } else { 4 };
                     *o = dl * (low - sub) as f32;
-                }
-            }
-        }
-        WeightType::Q4_K | WeightType::Q5_K => {
-            let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-            let scales = &blk[4..16];
-            let (qh, qs) = if wtype == WeightType::Q5_K {
-                (Some(&blk[16..48]), &blk[48..176])
-            } else {
-                (None, &blk[16..144])
-            };
-            // Sub-block s (32 values): nibble (s%2) of qs[32·(s/2)..], 5th bit = bit s of qh.
-            for (s, ys) in y.chunks_exact_mut(32).enumerate() {
-                let (sc, m) = scale_min_k4(s, scales);
-                let d1 = d * sc as f32;
-                let m1 = dmin * m as f32;
-                let q = &qs[32 * (s / 2)..][..32];
-                for (l, o) in ys.iter_mut().enumerate() {
-                    let mut v = if s % 2 == 0 { q[l] & 0x0f } else { q[l] >> 4 };
-                    if let Some(qh) = qh {
-                        v |= ((qh[l] >> s) & 1) << 4;
-                    }
-                    *o = d1 * v as f32 - m1;
                 }
             }
         }

@@ -20,18 +20,30 @@
 //!   order as `acc = fma(isum·d_x, d_w, acc)`. Float weights (F32/F16/BF16, widened to f32 at
 //!   pack time) accumulate `acc = fma(x[k], w[k], acc)` in k order. Every path runs exactly this
 //!   per-element sequence, so all paths give **bit-identical** results to the scalar reference.
-//! * Other quantized weights (Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL; any mix per fused matrix)
-//!   run on the same int8 panels. At pack time each row is dequantized exactly as ggml's
-//!   `dequantize_row_*` defines it ([`dequantize_row`], bit-identical to gguf-py) and each
-//!   32-block is re-quantized to int8 with an f32 scale `amax/127` — exact for Q5_0 and IQ4_NL
-//!   (already integers × one scale per 32), off by at most amax/254 per weight for the types
-//!   with a per-block minimum or 16-value sub-blocks. **Trade:** one kernel, Q8_0 speed and
-//!   memory for every type, and Q8_0/Q4_0 unchanged bit for bit, against a small extra rounding
-//!   (1/16 to 1/4 of the 4-6 bit types' own step) and no memory saving below Q8_0 for the
-//!   packed layers (the token embedding, read from the file per lookup, keeps its file size).
-//!   The alternative (4/5/6-bit panels with a per-sub-block minimum term against the
-//!   activations' block sums) would be exact to the file and smaller but needs a second kernel
-//!   body per instruction set.
+//! * Other quantized weights run on the same int8 panels, each 32-block as integers `q`, a scale
+//!   `a` and an offset `b` (value `a·q − b`), taken at pack time from ggml's block layouts
+//!   ([`dequantize_row`] is bit-identical to gguf-py):
+//!   - Q5_0 and IQ4_NL are integers × one scale per 32 already: exact (`b` = 0).
+//!   - Q4_1, Q5_1, Q4_K and Q5_K are affine per 32-block (`d·q + m`, `(d·sc)·q − dmin·m`, q
+//!     0..31): exact. The int8 product runs unchanged on `q` with scale `a`; afterwards each
+//!     output subtracts `Σ_b b[n, b] · (d_x·Σq_x)[t, b]` (the activations' per-block scale
+//!     times the sum of their quantized values, as ggml does with Q8_K's `bsums`), an f32 term
+//!     summed per output in block order with one FMA per block and vectorized across outputs
+//!     only, so it is bit-identical on every path. `b` costs 4 bytes per 32 weights (+11% over
+//!     the panels' 36) and the term 1/32 of the multiply-adds as f32 FMAs: a Q4_K matmul
+//!     measured 8-10% slower than Q8_0 at EmbeddingGemma's shapes on AVX-512
+//!     (`gemm_bench --q4k`).
+//!   - Q6_K, Q3_K and Q2_K have 16-value sub-blocks with different scales inside a 32-block,
+//!     whose products `sc·q` do not fit int8: each 32-block is dequantized exactly and
+//!     re-quantized to int8 with an f32 scale `amax/127`, off by at most amax/254 per weight
+//!     (1/4 of Q6_K's own step, less for Q3_K/Q2_K).
+//!
+//!   **Trade:** one int8 kernel body per instruction set and about Q8_0's speed and memory for
+//!   every type (Q8_0/Q4_0 unchanged bit for bit; the affine types add the offset term and its
+//!   table), against no memory saving below Q8_0 for the packed layers (the token embedding,
+//!   read from the file per lookup, keeps its file size) and a small extra rounding for
+//!   Q6_K/Q3_K/Q2_K. The alternative (4/5/6-bit panels) would be smaller and exact for Q6_K
+//!   too but needs a second kernel body per instruction set.
 //! * Element-wise kernels (GELU, RoPE, exp, SiLU) run the same IEEE operations (FMA where the
 //!   definition says so, never an approximate reciprocal, `rsqrt`, `vscalef` or `vgetexp`; one
 //!   exp polynomial shared by every path) and are bit-identical on every path.

@@ -119,6 +119,15 @@ impl WeightType {
         self.block_size() > 1
     }
 
+    /// Whether values are affine per 32-block, `a·q − b` with a per-block offset `b` (Q4_1,
+    /// Q5_1, Q4_K, Q5_K): the int8 matmul then subtracts `b` times the activations' block sums.
+    pub fn is_affine(self) -> bool {
+        matches!(
+            self,
+            WeightType::Q4_1 | WeightType::Q5_1 | WeightType::Q4_K | WeightType::Q5_K
+        )
+    }
+
     /// Bytes of one row of `cols` elements, or `None` if `cols` is not a multiple of the block.
     pub fn row_bytes(self, cols: usize) -> Option<usize> {
         cols.is_multiple_of(self.block_size())
@@ -191,41 +200,51 @@ pub fn dequantize_row(wtype: WeightType, data: &[u8], out: &mut [f32]) -> Result
     Ok(())
 }
 
-/// One row of a quantized matrix as int8 values `q` [cols] and f32 scales `d` [cols/32], the
-/// form the int8 kernels run on; `tmp` [cols] is scratch.
+/// One row of a quantized matrix as int8 values `q` [cols], f32 scales `d` [cols/32] and f32
+/// block offsets `m` [cols/32] — weight `k` of block `b` is `d[b]·q[k] − m[b]` — the form the
+/// int8 kernels run on; `tmp` [cols] is scratch.
 ///
-/// * Q8_0, Q4_0, Q5_0 and IQ4_NL are integers times one scale per 32-block already: they are
-///   taken exactly (value = q·d bit for bit).
-/// * The other types (a per-block minimum, or 16-value sub-blocks with different scales inside
-///   a 32-block) are dequantized exactly (ggml's `dequantize_row_*`) and each 32-block is
-///   re-quantized symmetrically to int8 with an f32 scale `d = amax/127`, `q = round(x/d)`.
-///   This adds at most d/2 = amax/254 per value: for 4-, 5- and 6-bit types that is 1/16 to
-///   1/4 of their own rounding step (see the crate docs for the measured effect).
+/// * Q8_0, Q4_0, Q5_0 and IQ4_NL are integers times one scale per 32-block already: taken
+///   exactly (value = q·d bit for bit), `m` = 0.
+/// * Q4_1, Q5_1, Q4_K and Q5_K are affine per 32-block (`a·q − b`, q 0..31; see
+///   [`crate::dequant::affine_block`]): taken exactly, `d` = a, `m` = b.
+/// * Q6_K, Q3_K and Q2_K (16-value sub-blocks with different scales inside a 32-block) are
+///   dequantized exactly (ggml's `dequantize_row_*`) and each 32-block is re-quantized
+///   symmetrically to int8 with an f32 scale `d = amax/127`, `q = round(x/d)`, `m` = 0. This
+///   adds at most d/2 = amax/254 per value: 1/4 of Q6_K's own step, less for Q3_K/Q2_K.
 pub(crate) fn row_ints(
     wtype: WeightType,
     row: &[u8],
     q: &mut [i8],
     d: &mut [f32],
+    m: &mut [f32],
     tmp: &mut [f32],
 ) {
     let cols = q.len();
+    let blocks = q.chunks_exact_mut(QK).zip(d.iter_mut().zip(m.iter_mut()));
+    let mut blk = [0i8; QK];
     match wtype {
         WeightType::Q8_0 | WeightType::Q4_0 | WeightType::Q5_0 | WeightType::IQ4_NL => {
-            let mut blk = [0i8; QK];
-            for (b, (qb, db)) in q.chunks_exact_mut(QK).zip(d.iter_mut()).enumerate() {
+            for (b, (qb, (db, mb))) in blocks.enumerate() {
                 *db = block_ints(wtype, row, b, &mut blk);
+                *mb = 0.0;
+                qb.copy_from_slice(&blk);
+            }
+        }
+        _ if wtype.is_affine() => {
+            let (bytes, per) = (wtype.block_bytes(), wtype.block_size() / QK);
+            for (b, (qb, (db, mb))) in blocks.enumerate() {
+                let gb = &row[(b / per) * bytes..][..bytes];
+                (*db, *mb) = crate::dequant::affine_block(wtype, gb, b % per, &mut blk);
                 qb.copy_from_slice(&blk);
             }
         }
         _ => {
             let tmp = &mut tmp[..cols];
             dequantize_row(wtype, row, tmp).expect("row length checked by the caller");
-            for ((x, qb), db) in tmp
-                .chunks_exact(QK)
-                .zip(q.chunks_exact_mut(QK))
-                .zip(d.iter_mut())
-            {
+            for (x, (qb, (db, mb))) in tmp.chunks_exact(QK).zip(blocks) {
                 *db = requantize_block(x, qb);
+                *mb = 0.0;
             }
         }
     }

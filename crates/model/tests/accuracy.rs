@@ -129,10 +129,13 @@ fn q8_0_texts_match_sentence_transformers() {
 }
 
 /// A llama-quantize Q4_K_M mix (Q4_K, Q6_K token embedding and attn_v, Q5_0/Q8_0 ffn_down)
-/// runs through the int8 panels (requantized per 32-block, see the kernels crate docs).
-/// llama.cpp on the same file and token ids (README) scores mean 0.98480 / min 0.96390 on this
-/// corpus; we measured 0.98558 / 0.95979 (768 dims). The thresholds guard that level; our min
-/// is still 0.004 below llama.cpp's (a known gap, see the README).
+/// runs through the int8 panels: Q4_K/Q5_0/Q8_0 exactly (Q4_K with its per-block offset term),
+/// Q6_K re-quantized per 32-block (see the kernels crate docs). llama.cpp on the same file and
+/// token ids (README) scores mean 0.98480 / min 0.96390 on this corpus; we measured
+/// 0.98566 / 0.96568 (768 dims, AVX-512; 0.98564 / 0.96585 on AVX2). The worst text (id 88, 21
+/// tokens) moves by ~0.002 with last-bit changes upstream; with every weight dequantized to f32
+/// it scores 0.9687, so the file's own quantization dominates. The thresholds are the issue-12
+/// bar (mean ≥ llama.cpp − 0.0003, min ≥ llama.cpp − 0.002) with a little margin.
 #[test]
 fn q4_k_m_encoder_matches_sentence_transformers() {
     let mut e = open(&testkit::q4_k_m_model());
@@ -142,5 +145,5 @@ fn q4_k_m_encoder_matches_sentence_transformers() {
         e.info().weight_mix
     );
     let got = e.embed_tokens(&reference_token_inputs()).unwrap();
-    check("Q4_K_M, reference token ids", &got, 0.985, 0.958);
+    check("Q4_K_M, reference token ids", &got, 0.9855, 0.962);
 }

@@ -38,6 +38,11 @@ impl FloatPanels {
     pub(crate) fn size_bytes(&self) -> usize {
         self.buf.len()
     }
+
+    /// Start of panel `p` ([k][nr] f32); `p < n_panels`.
+    pub(crate) fn panel_ptr(&self, p: usize) -> *const f32 {
+        self.buf.as_f32()[p * self.k * self.nr..].as_ptr()
+    }
 }
 
 /// One MR×(NV·LANES) tile.

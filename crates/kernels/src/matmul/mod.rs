@@ -5,6 +5,10 @@
 //!   int32, and blocks are accumulated in order in f32: `acc = fma(isum·d_x, d_w, acc)`.
 //! * Float weights (F32, F16, BF16 → f32 at pack time) use f32 FMAs in k order:
 //!   `acc = fma(x[k], w[k], acc)`.
+//! * Affine weights (Q4_1, Q5_1, Q4_K, Q5_K: `a·q − b` per 32-block) run the same int8 product
+//!   on their integers `q` with scales `a`, then subtract, per output, the offset term
+//!   `corr = Σ_b m[b] · (d_x[b] · Σq_x[b])` (blocks in order from +0, one FMA per block,
+//!   vectorized across outputs only; `offsets.rs`): `y = acc − corr`.
 //!
 //! Every path computes each output element with exactly this sequence of f32 operations, so a
 //! row's result does not depend on the batch, the tile it lands in, or the thread split.
@@ -16,6 +20,7 @@ mod int8;
 mod int8_arm;
 #[cfg(target_arch = "x86_64")]
 mod int8_x86;
+mod offsets;
 mod scalar;
 
 use crate::pool::{SyncPtr, ThreadPool};
@@ -84,12 +89,18 @@ pub struct PackedMatrix {
 pub(crate) enum Packed {
     /// Row-major f32 weights, [rows, cols] (scalar path).
     Float { w: Vec<f32> },
-    /// Row-major int8 weights [rows, cols] and f32 block scales [rows, cols/32] (scalar path).
-    Int { q: Vec<i8>, d: Vec<f32> },
+    /// Row-major int8 weights [rows, cols], f32 block scales [rows, cols/32] and, if any part
+    /// is affine, f32 block offsets [rows, cols/32] (scalar path).
+    Int {
+        q: Vec<i8>,
+        d: Vec<f32>,
+        m: Option<Vec<f32>>,
+    },
     /// f32 panels (SIMD paths).
     FloatPanels(FloatPanels),
-    /// VNNI int8 panels (SIMD paths).
-    IntPanels(IntPanels),
+    /// VNNI int8 panels and, if any part is affine, the block offsets as f32 panels
+    /// ([panel][cols/32][nr], the int8 panels' width) (SIMD paths).
+    IntPanels(IntPanels, Option<FloatPanels>),
 }
 
 impl PackedMatrix {
@@ -98,7 +109,8 @@ impl PackedMatrix {
     ///
     /// If every part is quantized (any mix of [`WeightType`](crate::WeightType)s: fused parts
     /// may differ, e.g. a Q6_K `attn_v` beside Q4_K `attn_q`/`attn_k`) the matrix uses int8 dot
-    /// products, each row converted as `quant::row_ints` describes; if every part is a float
+    /// products, each row converted as `quant::row_ints` describes (plus a per-block offset
+    /// term for the affine types Q4_1/Q5_1/Q4_K/Q5_K); if every part is a float
     /// type it uses f32 math. Mixed float/quantized parts are all dequantized to f32.
     pub fn pack(parts: &[WeightRef<'_>]) -> Result<PackedMatrix, KernelError> {
         Self::pack_for(crate::active_isa(), parts)
@@ -151,6 +163,8 @@ impl PackedMatrix {
             let nb = cols / QK;
             let mut q = vec![0i8; rows * cols];
             let mut d = vec![0f32; rows * nb];
+            // [rows, nb] block offsets (zero for non-affine parts)
+            let mut m = vec![0f32; rows * nb];
             let mut r = 0;
             let mut tmp = vec![0f32; cols];
             for p in parts {
@@ -161,16 +175,21 @@ impl PackedMatrix {
                         row,
                         &mut q[r * cols..(r + 1) * cols],
                         &mut d[r * nb..(r + 1) * nb],
+                        &mut m[r * nb..(r + 1) * nb],
                         &mut tmp,
                     );
                     r += 1;
                 }
             }
+            let m = parts.iter().any(|p| p.wtype.is_affine()).then_some(m);
             if isa == Isa::Scalar {
-                Packed::Int { q, d }
+                Packed::Int { q, d, m }
             } else {
                 let (nr, _, layout) = panel_rows(isa);
-                Packed::IntPanels(IntPanels::pack(&q, &d, rows, cols, nr, layout))
+                let panels = IntPanels::pack(&q, &d, rows, cols, nr, layout);
+                drop((q, d));
+                let m = m.map(|m| FloatPanels::pack(&m, rows, nb, nr));
+                Packed::IntPanels(panels, m)
             }
         } else {
             let mut w = vec![0f32; rows * cols];
@@ -210,9 +229,11 @@ impl PackedMatrix {
     pub fn size_bytes(&self) -> usize {
         match &self.data {
             Packed::Float { w } => w.len() * 4,
-            Packed::Int { q, d } => q.len() + d.len() * 4,
+            Packed::Int { q, d, m } => {
+                q.len() + d.len() * 4 + m.as_ref().map_or(0, |m| m.len() * 4)
+            }
             Packed::FloatPanels(p) => p.size_bytes(),
-            Packed::IntPanels(p) => p.size_bytes(),
+            Packed::IntPanels(p, m) => p.size_bytes() + m.as_ref().map_or(0, |m| m.size_bytes()),
         }
     }
 
@@ -223,7 +244,15 @@ impl PackedMatrix {
 
     /// Whether the matrix uses int8 dot products (quantized activations).
     pub fn is_int8(&self) -> bool {
-        matches!(self.data, Packed::Int { .. } | Packed::IntPanels(_))
+        matches!(self.data, Packed::Int { .. } | Packed::IntPanels(..))
+    }
+
+    /// Whether the matrix has affine parts (a block offset term after the int8 product).
+    fn has_offsets(&self) -> bool {
+        matches!(
+            self.data,
+            Packed::Int { m: Some(_), .. } | Packed::IntPanels(_, Some(_))
+        )
     }
 
     /// Independent work units (panels, or row chunks on the scalar path).
@@ -231,7 +260,7 @@ impl PackedMatrix {
         match &self.data {
             Packed::Float { .. } | Packed::Int { .. } => self.rows.div_ceil(SCALAR_ROWS),
             Packed::FloatPanels(p) => p.n_panels,
-            Packed::IntPanels(p) => p.n_panels,
+            Packed::IntPanels(p, _) => p.n_panels,
         }
     }
 
@@ -261,7 +290,11 @@ impl PackedMatrix {
                     || unsafe { scalar::matmul_rows(self, x, n_tok, s, r0, r1, y) },
                 );
             }
-            Packed::IntPanels(p) => {
+            Packed::IntPanels(p, m) => {
+                #[cfg(target_arch = "aarch64")]
+                use crate::simd::Neon;
+                #[cfg(target_arch = "x86_64")]
+                use crate::simd::{Avx2, Avx512};
                 #[cfg(target_arch = "aarch64")]
                 use int8_arm::{NeonSdot, NeonSmmla, NeonWide};
                 #[cfg(target_arch = "x86_64")]
@@ -295,6 +328,31 @@ impl PackedMatrix {
                             Isa::NeonDotprod => run!(NeonSdot, I_SDOT),
                             #[cfg(target_arch = "aarch64")]
                             Isa::Neon => run!(NeonWide, I_NEON),
+                            Isa::Scalar => unreachable!("the scalar path packs no panels"),
+                        }
+                        let Some(m) = m else { return };
+                        // The offset term over the same columns, as f32 vectors of the int8
+                        // panel's width (i32 and f32 lanes per vector are equal).
+                        macro_rules! sub {
+                            ($s:ty, $t:expr) => {
+                                offsets::run_panels::<$s, { offsets::MR }, { $t.1 }>(
+                                    m, s, n_tok, y, rows, u0, u1,
+                                )
+                            };
+                        }
+                        match isa {
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx512 => sub!(Avx512, I512),
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx2Vnni => sub!(Avx2, I256_VNNI),
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx2 => sub!(Avx2, I256),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::NeonI8mm => sub!(Neon, I_MMLA),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::NeonDotprod => sub!(Neon, I_SDOT),
+                            #[cfg(target_arch = "aarch64")]
+                            Isa::Neon => sub!(Neon, I_NEON),
                             Isa::Scalar => unreachable!("the scalar path packs no panels"),
                         }
                     },
@@ -355,6 +413,9 @@ pub struct MatmulScratch {
     pub(crate) xd: Vec<f32>,
     /// [max_tokens, max_cols/32] Σq per activation block.
     pub(crate) xsum: Vec<i32>,
+    /// [max_tokens, max_cols/32] d·Σq per activation block (f32 product; only filled for
+    /// matrices with block offsets).
+    pub(crate) xdsum: Vec<f32>,
 }
 
 impl MatmulScratch {
@@ -365,6 +426,7 @@ impl MatmulScratch {
             xq: vec![0; max_tokens * nb * QK],
             xd: vec![0.0; max_tokens * nb],
             xsum: vec![0; max_tokens * nb],
+            xdsum: vec![0.0; max_tokens * nb],
         }
     }
 
@@ -377,6 +439,7 @@ impl MatmulScratch {
         if self.xd.len() < n_tok * nb {
             self.xd.resize(n_tok * nb, 0.0);
             self.xsum.resize(n_tok * nb, 0);
+            self.xdsum.resize(n_tok * nb, 0.0);
         }
     }
 }
@@ -401,6 +464,16 @@ pub fn matmul(
     if w.is_int8() {
         scratch.ensure(n_tok, cols);
         quantize_activations(w.isa, x, n_tok, cols, scratch, pool);
+        if w.has_offsets() {
+            let n = n_tok * (cols / QK);
+            for ((o, &d), &s) in scratch.xdsum[..n]
+                .iter_mut()
+                .zip(&scratch.xd[..n])
+                .zip(&scratch.xsum[..n])
+            {
+                *o = d * s as f32;
+            }
+        }
     }
     let scratch = &*scratch;
     // One contiguous range of units (output panels) per thread: each thread streams its

@@ -1,5 +1,6 @@
 //! Portable reference matmul over the row-major packing.
 
+use super::offsets::offset_term;
 use super::{MatmulScratch, Packed, PackedMatrix};
 use crate::quant::QK;
 
@@ -56,11 +57,12 @@ pub(super) unsafe fn matmul_rows(
                 }
             }
         }
-        Packed::Int { q, d } => {
+        Packed::Int { q, d, m } => {
             let nb = cols / QK;
             for t in 0..n_tok {
                 let xq = &s.xq[t * nb * QK..(t + 1) * nb * QK];
                 let xd = &s.xd[t * nb..(t + 1) * nb];
+                let xs = &s.xdsum[t * nb..(t + 1) * nb];
                 for r in r0..r1 {
                     let wq = &q[r * cols..(r + 1) * cols];
                     let wd = &d[r * nb..(r + 1) * nb];
@@ -72,6 +74,9 @@ pub(super) unsafe fn matmul_rows(
                             .map(|(&a, &b)| a as i32 * b as i32)
                             .sum();
                         acc = (isum as f32 * xd[b]).mul_add(wd[b], acc);
+                    }
+                    if let Some(m) = m {
+                        acc -= offset_term(&m[r * nb..(r + 1) * nb], xs);
                     }
                     yt(t)[r - r0] = acc;
                 }

@@ -1,0 +1,137 @@
+//! The offset term of affine weights (Q4_1, Q5_1, Q4_K, Q5_K: value `a·q − m` per 32-block),
+//! subtracted after the int8 product `Σ_b a[b]·d_x[b]·(q·q_x)[b]` has been stored:
+//!
+//! `y[t, n] −= Σ_b m[n, b] · (d_x[t, b] · Σq_x[t, b])`
+//!
+//! where `d_x` and `Σq_x` are the activations' per-block scale and sum of quantized values
+//! (what ggml's Q8_K `bsums` serve for; `d_x·Σq_x` is one f32 product per token and block,
+//! `MatmulScratch::xdsum`). Per output the blocks are summed in order from +0 as
+//! `corr = fma(m[b], d_x·Σq_x[b], corr)` (one rounding per block: fused multiply-add is exactly
+//! specified, `f32::mul_add` on the scalar path, `vfmadd`/`fmla` on the SIMD ones), and `corr`
+//! is subtracted once. The scalar path (`scalar.rs`) and every SIMD path run exactly this
+//! per-element sequence, vectorized across outputs only (a lane never sums across blocks or
+//! other lanes), so the result is bit-identical on every path and instruction set.
+//!
+//! Cost: 1/32 of the int8 product's multiply-adds, as f32 FMAs (16 lanes per zmm FMA against
+//! 64 MACs per `vpdpbusd`): measured 8-10% of a Q4_K matmul's time at EmbeddingGemma's shapes
+//! on AVX-512 (`gemm_bench --q4k` vs Q8_0; 12-14% with a separate multiply and add).
+
+use super::float::FloatPanels;
+use super::MatmulScratch;
+use crate::simd::F32s;
+
+/// Tokens per tile (with NV ≤ 4 vectors: at most 24 accumulators).
+pub(crate) const MR: usize = 6;
+
+/// The term `Σ_b m·(d_x·Σq_x)` for one output with offsets `m` [nb] and one token's
+/// `d_x·Σq_x` [nb] (`MatmulScratch::xdsum`): the reference sequence every path follows.
+#[inline(always)]
+pub(crate) fn offset_term(m: &[f32], xdsum: &[f32]) -> f32 {
+    let mut corr = 0f32;
+    for (&m, &s) in m.iter().zip(xdsum) {
+        corr = m.mul_add(s, corr);
+    }
+    corr
+}
+
+/// Subtract the term from an MR×(NV·LANES) tile of y.
+///
+/// # Safety
+/// `S` supported; mp = offset panel start ([nb][nr], nr = NV·LANES); xs = the tile's first
+/// token's `d_x·Σq_x` (row stride nb) for MR tokens; y valid for MR rows (stride ldy)
+/// of `ncols <= nr` columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
+    mp: *const f32,
+    nb: usize,
+    xs: *const f32,
+    y: *mut f32,
+    ldy: usize,
+    ncols: usize,
+) {
+    let nr = NV * S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        let mut acc = [[S::splat(0.0); NV]; MR];
+        for b in 0..nb {
+            let m: [S::V; NV] = crate::simd::array!(NV, |v| S::load(mp.add(b * nr + v * S::LANES)));
+            for (t, row) in acc.iter_mut().enumerate() {
+                let sx = S::splat(*xs.add(t * nb + b));
+                for (a, m) in row.iter_mut().zip(&m) {
+                    *a = S::fma(*m, sx, *a);
+                }
+            }
+        }
+        for (t, row) in acc.iter().enumerate() {
+            let yt = y.add(t * ldy);
+            if ncols == nr {
+                for (v, a) in row.iter().enumerate() {
+                    let p = yt.add(v * S::LANES);
+                    S::store(p, S::sub(S::load(p), *a));
+                }
+            } else {
+                let mut tmp = [0f32; 128];
+                std::ptr::copy_nonoverlapping(yt, tmp.as_mut_ptr(), ncols);
+                for (v, a) in row.iter().enumerate() {
+                    let p = tmp.as_mut_ptr().add(v * S::LANES);
+                    S::store(p, S::sub(S::load(p), *a));
+                }
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), yt, ncols);
+            }
+        }
+    }
+}
+
+/// Subtract the offset term from the columns of panels p0..p1, for all n_tok tokens.
+///
+/// # Safety
+/// `S` supported; `m` packed with nr = NV·S::LANES and k = cols/32; the scratch holds
+/// `xdsum` of n_tok tokens; y valid for [n_tok, rows] (already holding the int8
+/// product) and no other task accesses these panels' columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn run_panels<S: F32s, const MR: usize, const NV: usize>(
+    m: &FloatPanels,
+    s: &MatmulScratch,
+    n_tok: usize,
+    y: *mut f32,
+    rows: usize,
+    p0: usize,
+    p1: usize,
+) {
+    debug_assert_eq!(m.nr, NV * S::LANES);
+    debug_assert!(NV * S::LANES <= 128 && MR <= 8);
+    let nb = m.k;
+    for p in p0..p1 {
+        let mp = m.panel_ptr(p);
+        let c0 = p * m.nr;
+        let ncols = m.nr.min(rows - c0);
+        let mut t0 = 0;
+        while t0 < n_tok {
+            let mr = MR.min(n_tok - t0);
+            // SAFETY: per the function contract; t0 + mr <= n_tok.
+            unsafe {
+                let xs = s.xdsum.as_ptr().add(t0 * nb);
+                let yt = y.add(t0 * rows + c0);
+                macro_rules! arm {
+                    ($m:literal) => {
+                        tile::<S, $m, NV>(mp, nb, xs, yt, rows, ncols)
+                    };
+                }
+                match mr {
+                    1 => arm!(1),
+                    2 => arm!(2),
+                    3 => arm!(3),
+                    4 => arm!(4),
+                    5 if MR >= 5 => arm!(5),
+                    6 if MR >= 6 => arm!(6),
+                    7 if MR >= 7 => arm!(7),
+                    8 if MR >= 8 => arm!(8),
+                    _ => unreachable!("tile height {mr} > 8"),
+                }
+            }
+            t0 += mr;
+        }
+    }
+}
