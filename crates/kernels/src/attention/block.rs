@@ -118,26 +118,27 @@ pub(super) unsafe fn simd_block(
         || unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => block::<Avx512, 2, 4>(&b, shape, rows),
+                Isa::Avx512 => block::<Avx512, 2, 4, 8>(&b, shape, rows),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx2Vnni => block::<Avx2, 2, 2>(&b, shape, rows),
+                Isa::Avx2 | Isa::Avx2Vnni => block::<Avx2, 2, 2, 6>(&b, shape, rows),
                 #[cfg(target_arch = "aarch64")]
                 Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
-                    block::<Neon, 4, 2>(&b, shape, rows)
+                    block::<Neon, 4, 2, 8>(&b, shape, rows)
                 }
-                _ => block::<Scalar, 8, 16>(&b, shape, rows),
+                _ => block::<Scalar, 8, 16, 8>(&b, shape, rows),
             }
         },
     );
 }
 
 /// NVS: key vectors per score tile (6 rows × NVS); NVP: head-dim vectors per P·V tile
-/// (NVP·LANES = the V panel width).
+/// (NVP·LANES = the V panel width); RP: rows per P·V tile of global attention with at most two
+/// query heads per K/V head ([`pv`]'s row-tile path, tiles of RP rows × 2 vectors).
 ///
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`.
 #[inline(always)]
-unsafe fn block<S: F32s, const NVS: usize, const NVP: usize>(
+unsafe fn block<S: F32s, const NVS: usize, const NVP: usize, const RP: usize>(
     b: &Block,
     shape: &AttnShape,
     rows: usize,
@@ -156,6 +157,6 @@ unsafe fn block<S: F32s, const NVS: usize, const NVP: usize>(
             *b.inv.add(r) = softmax_row::<S>(b.scores.add(r * b.ld + lo_r - b.j0), hi_r - lo_r);
         }
         // 3. out = P·V / Σ
-        pv::<S, NVP>(b, shape, rows, lo, hi);
+        pv::<S, NVP, RP>(b, shape, rows, lo, hi);
     }
 }
