@@ -130,7 +130,22 @@ pub fn gelu_erf_inplace(x: &mut [f32]) {
 /// [`gelu_erf_inplace`] on an explicit path.
 pub fn gelu_erf_inplace_with(isa: Isa, x: &mut [f32]) {
     let (n, p) = (x.len(), x.as_mut_ptr());
-    dispatch_f32!(isa, gelu_erf_body(p, n))
+    dispatch_f32!(isa, gelu_erf_body(p, std::ptr::null(), n))
+}
+
+/// x = gelu(x + bias) in place (a bias row, then [`gelu_erf_inplace`]'s exact GELU), in one
+/// pass; the same bits as [`add_inplace`] followed by [`gelu_erf_inplace`].
+///
+/// Panics if the lengths differ.
+pub fn add_gelu_erf_inplace(x: &mut [f32], bias: &[f32]) {
+    add_gelu_erf_inplace_with(crate::active_isa(), x, bias)
+}
+
+/// [`add_gelu_erf_inplace`] on an explicit path.
+pub fn add_gelu_erf_inplace_with(isa: Isa, x: &mut [f32], bias: &[f32]) {
+    assert_eq!(x.len(), bias.len(), "add_gelu_erf_inplace: lengths differ");
+    let (n, p) = (x.len(), x.as_mut_ptr());
+    dispatch_f32!(isa, gelu_erf_body(p, bias.as_ptr(), n))
 }
 
 /// P(t), lowest degree first (see [`gelu_erf_inplace`]).
@@ -175,18 +190,30 @@ unsafe fn gelu_erf_v<S: F32s>(x: S::V) -> S::V {
     }
 }
 
+/// x = gelu(x), or gelu(x + b) if `b` is not null.
+///
 /// # Safety
-/// `S` supported; x valid for n elements.
+/// `S` supported; x (and b unless null) valid for n elements.
 #[inline(always)]
-unsafe fn gelu_erf_body<S: F32s>(x: *mut f32, n: usize) {
+unsafe fn gelu_erf_body<S: F32s>(x: *mut f32, b: *const f32, n: usize) {
     // SAFETY: per the function contract.
     unsafe {
         let nv = vec_len::<S>(n);
-        for i in (0..nv).step_by(S::LANES) {
-            S::store(x.add(i), gelu_erf_v::<S>(S::load(x.add(i))));
-        }
-        for i in nv..n {
-            *x.add(i) = gelu_erf_v::<Scalar>(*x.add(i));
+        if b.is_null() {
+            for i in (0..nv).step_by(S::LANES) {
+                S::store(x.add(i), gelu_erf_v::<S>(S::load(x.add(i))));
+            }
+            for i in nv..n {
+                *x.add(i) = gelu_erf_v::<Scalar>(*x.add(i));
+            }
+        } else {
+            for i in (0..nv).step_by(S::LANES) {
+                let y = S::add(S::load(x.add(i)), S::load(b.add(i)));
+                S::store(x.add(i), gelu_erf_v::<S>(y));
+            }
+            for i in nv..n {
+                *x.add(i) = gelu_erf_v::<Scalar>(*x.add(i) + *b.add(i));
+            }
         }
     }
 }
@@ -244,21 +271,41 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
 pub fn add_inplace_with(isa: Isa, x: &mut [f32], y: &[f32]) {
     assert_eq!(x.len(), y.len(), "add_inplace: lengths differ");
     let (n, p) = (x.len(), x.as_mut_ptr());
-    dispatch_f32!(isa, add_body(p, y.as_ptr(), n))
+    dispatch_f32!(isa, add_body(p, y.as_ptr(), p, n))
 }
 
+/// out = x + y element-wise (e.g. a row plus its bias, copied out of a wider row in the same
+/// pass); the same bits as copying x to out, then [`add_inplace`].
+///
+/// Panics if the lengths differ.
+pub fn add(x: &[f32], y: &[f32], out: &mut [f32]) {
+    add_with(crate::active_isa(), x, y, out)
+}
+
+/// [`add`] on an explicit path.
+pub fn add_with(isa: Isa, x: &[f32], y: &[f32], out: &mut [f32]) {
+    assert!(
+        x.len() == y.len() && x.len() == out.len(),
+        "add: x, y and out lengths differ"
+    );
+    let (n, o) = (x.len(), out.as_mut_ptr());
+    dispatch_f32!(isa, add_body(x.as_ptr(), y.as_ptr(), o, n))
+}
+
+/// out = x + y (out may be x).
+///
 /// # Safety
-/// `S` supported; x and y valid for n elements.
+/// `S` supported; x, y and out valid for n elements; out is x or overlaps neither.
 #[inline(always)]
-unsafe fn add_body<S: F32s>(x: *mut f32, y: *const f32, n: usize) {
+unsafe fn add_body<S: F32s>(x: *const f32, y: *const f32, out: *mut f32, n: usize) {
     // SAFETY: per the function contract.
     unsafe {
         let nv = vec_len::<S>(n);
         for i in (0..nv).step_by(S::LANES) {
-            S::store(x.add(i), S::add(S::load(x.add(i)), S::load(y.add(i))));
+            S::store(out.add(i), S::add(S::load(x.add(i)), S::load(y.add(i))));
         }
         for i in nv..n {
-            *x.add(i) += *y.add(i);
+            *out.add(i) = *x.add(i) + *y.add(i);
         }
     }
 }
@@ -414,6 +461,45 @@ mod tests {
             for isa in supported() {
                 let mut got = x.clone();
                 gelu_erf_inplace_with(isa, &mut got);
+                assert!(crate::same_bits(&got, &want), "{isa} n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn add_is_copy_then_add_inplace_on_all_paths() {
+        let mut rng = StdRng::seed_from_u64(25);
+        for n in SIZES {
+            let x = rand_vec(n, 8.0, &mut rng);
+            let y = rand_vec(n, 2.0, &mut rng);
+            let mut want = x.clone();
+            add_inplace_with(Isa::Scalar, &mut want, &y);
+            for (a, (b, w)) in x.iter().zip(y.iter().zip(&want)) {
+                assert_eq!(a + b, *w);
+            }
+            for isa in supported() {
+                let mut got = vec![f32::NAN; n];
+                add_with(isa, &x, &y, &mut got);
+                assert!(crate::same_bits(&got, &want), "{isa} n={n}");
+                let mut inplace = x.clone();
+                add_inplace_with(isa, &mut inplace, &y);
+                assert!(crate::same_bits(&inplace, &want), "{isa} n={n} in place");
+            }
+        }
+    }
+
+    #[test]
+    fn add_gelu_erf_is_add_then_gelu_on_all_paths() {
+        let mut rng = StdRng::seed_from_u64(24);
+        for n in SIZES {
+            let x = rand_vec(n, 8.0, &mut rng);
+            let b = rand_vec(n, 2.0, &mut rng);
+            let mut want = x.clone();
+            add_inplace_with(Isa::Scalar, &mut want, &b);
+            gelu_erf_inplace_with(Isa::Scalar, &mut want);
+            for isa in supported() {
+                let mut got = x.clone();
+                add_gelu_erf_inplace_with(isa, &mut got, &b);
                 assert!(crate::same_bits(&got, &want), "{isa} n={n}");
             }
         }

@@ -165,8 +165,9 @@ pub use attention::{
     attention, attention_seqs, attention_with, AttnScratch, AttnShape, SEQ_PARALLEL_MAX_TOKENS,
 };
 pub use encoder_ops::{
-    add_inplace, add_inplace_with, gelu_erf_inplace, gelu_erf_inplace_with, layer_norm,
-    layer_norm_inplace, layer_norm_with, silu_mul, silu_mul_with,
+    add, add_gelu_erf_inplace, add_gelu_erf_inplace_with, add_inplace, add_inplace_with, add_with,
+    gelu_erf_inplace, gelu_erf_inplace_with, layer_norm, layer_norm_inplace, layer_norm_with,
+    silu_mul, silu_mul_with,
 };
 pub use error::KernelError;
 pub use isa::{active_isa, Isa};

@@ -15,7 +15,7 @@ use super::{key_range, AttnShape, KEY_CHUNK};
 use crate::simd::Neon;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::{Avx2, Avx512};
-use crate::simd::{F32s, Scalar};
+use crate::simd::{F32s, Scalar, WIDE};
 use crate::Isa;
 
 /// Pointers and sizes of one block: query tokens i0..i1 × the heads of one KV head.
@@ -89,7 +89,7 @@ pub(super) unsafe fn simd_block(
     // Bounds every pointer below relies on.
     assert!(i0 < i1 && i1 <= shape.n_tok && hi <= shape.n_tok);
     assert!(scores.len() >= rows * ld && inv.len() >= rows);
-    assert!(hi.next_multiple_of(KEY_CHUNK) <= ld);
+    assert!(hi.next_multiple_of(KEY_CHUNK) <= ld && hi + WIDE <= ld);
     assert!(kt.len() >= (g + 1) * hd * ld && vt.len() >= (g + 1) * hd * ld);
     assert!(q.len() == shape.n_tok * shape.n_head * hd);
     let b = Block {
@@ -118,26 +118,28 @@ pub(super) unsafe fn simd_block(
         || unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => block::<Avx512, 2, 4>(&b, shape, rows),
+                Isa::Avx512 => block::<Avx512, 2, 4, 8, 8>(&b, shape, rows),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx2Vnni => block::<Avx2, 2, 2>(&b, shape, rows),
+                Isa::Avx2 | Isa::Avx2Vnni => block::<Avx2, 2, 2, 6, 6>(&b, shape, rows),
                 #[cfg(target_arch = "aarch64")]
                 Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
-                    block::<Neon, 4, 2>(&b, shape, rows)
+                    block::<Neon, 4, 2, 8, 6>(&b, shape, rows)
                 }
-                _ => block::<Scalar, 8, 16>(&b, shape, rows),
+                _ => block::<Scalar, 8, 16, 8, 6>(&b, shape, rows),
             }
         },
     );
 }
 
 /// NVS: key vectors per score tile (6 rows × NVS); NVP: head-dim vectors per P·V tile
-/// (NVP·LANES = the V panel width).
+/// (NVP·LANES = the V panel width); RP: rows per P·V tile of global attention with at most two
+/// query heads per K/V head ([`pv`]'s row-tile path, tiles of RP rows × 2 vectors); RS: rows
+/// per score tile on that path (6 on the others).
 ///
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`.
 #[inline(always)]
-unsafe fn block<S: F32s, const NVS: usize, const NVP: usize>(
+unsafe fn block<S: F32s, const NVS: usize, const NVP: usize, const RP: usize, const RS: usize>(
     b: &Block,
     shape: &AttnShape,
     rows: usize,
@@ -149,13 +151,17 @@ unsafe fn block<S: F32s, const NVS: usize, const NVP: usize>(
     // SAFETY: per the function contract.
     unsafe {
         // 1. scores for the block's union key range
-        scores::<S, NVS>(b, rows, lo, hi);
+        if shape.window.is_none() && b.group <= 2 {
+            scores::<S, NVS, RS>(b, rows, lo, hi);
+        } else {
+            scores::<S, NVS, 6>(b, rows, lo, hi);
+        }
         // 2. exact softmax of each row over its own keys
         for r in 0..rows {
             let (lo_r, hi_r) = key_range(shape, b.i0 + r / b.group);
             *b.inv.add(r) = softmax_row::<S>(b.scores.add(r * b.ld + lo_r - b.j0), hi_r - lo_r);
         }
         // 3. out = P·V / Σ
-        pv::<S, NVP>(b, shape, rows, lo, hi);
+        pv::<S, NVP, RP>(b, shape, rows, lo, hi);
     }
 }

@@ -5,13 +5,20 @@ use super::{AttnShape, KEY_CHUNK};
 use crate::Isa;
 
 /// K^T in key panels: kt[g][j / KEY_CHUNK][d][j % KEY_CHUNK] = k[j][g][d], so a score chunk
-/// streams contiguous memory. Keys n_tok..ld (padding) are zero.
+/// streams contiguous memory. The padding keys n_tok..n_tok.next_multiple_of(KEY_CHUNK) are zero.
 pub(super) fn transpose_k(k: &[f32], shape: &AttnShape, kt: &mut [f32], ld: usize) {
     let hd = shape.head_dim;
     let n_chunks = shape.n_tok.div_ceil(KEY_CHUNK);
     for g in 0..shape.n_head_kv {
         let ktg = &mut kt[g * hd * ld..(g + 1) * hd * ld];
-        ktg[..n_chunks * KEY_CHUNK * hd].fill(0.0);
+        // zero the padding keys n_tok..n_chunks·KEY_CHUNK of the last chunk (the rest is written)
+        let pad = shape.n_tok % KEY_CHUNK;
+        if pad > 0 {
+            let last = &mut ktg[(n_chunks - 1) * KEY_CHUNK * hd..][..KEY_CHUNK * hd];
+            for row in last.chunks_exact_mut(KEY_CHUNK) {
+                row[pad..].fill(0.0);
+            }
+        }
         for j in 0..shape.n_tok {
             let kj = &k[(j * shape.n_head_kv + g) * hd..][..hd];
             let panel = &mut ktg[(j / KEY_CHUNK) * KEY_CHUNK * hd..][..KEY_CHUNK * hd];

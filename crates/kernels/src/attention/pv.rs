@@ -14,13 +14,17 @@ use crate::simd::{array, F32s, Scalar};
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`, its scores already softmaxed.
 #[inline(always)]
-pub(super) unsafe fn pv<S: F32s, const NVP: usize>(
+pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
     b: &Block,
     shape: &AttnShape,
     rows: usize,
     lo: usize,
     hi: usize,
 ) {
+    if shape.window.is_none() && b.group <= 2 {
+        // SAFETY: per the function contract; global attention: every row's keys are lo..hi.
+        return unsafe { pv_rows::<S, RP>(b, rows, lo, hi) };
+    }
     let n_tok_blk = rows / b.group;
     // SAFETY: per the function contract.
     unsafe {
@@ -166,6 +170,120 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize>(
                 }
             }
             d0 += wd;
+        }
+    }
+}
+
+/// Pass 3 for global attention when token pairs would give too few rows per tile (at most two
+/// query heads per K/V head, e.g. BERT's 12 heads of 12): every row sees the same keys lo..hi,
+/// so any rows can share a tile. Per V panel, per column chunk of 2 vectors (then 1 vector,
+/// then scalars), tiles of RP rows (then 4, 2, 1) run their whole key range in registers: RP·2
+/// independent FMA chains, each row's the same chain over its keys in order as in the pair
+/// path, then one multiply by 1/Σ.
+///
+/// # Safety
+/// As [`pv`]; `shape.window` is `None`.
+#[inline(always)]
+unsafe fn pv_rows<S: F32s, const RP: usize>(b: &Block, rows: usize, lo: usize, hi: usize) {
+    let l = S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        let mut d0 = 0;
+        while d0 < b.hd {
+            let wd = b.vd.min(b.hd - d0);
+            let panel = b.vt.add(d0 * b.ld);
+            let mut dd = 0;
+            while dd < wd {
+                let w = if dd + 2 * l <= wd {
+                    2 * l
+                } else if dd + l <= wd {
+                    l
+                } else {
+                    1
+                };
+                let mut r0 = 0;
+                while r0 < rows {
+                    let left = rows - r0;
+                    let n = if left >= RP {
+                        RP
+                    } else if left >= 4 {
+                        4
+                    } else if left >= 2 {
+                        2
+                    } else {
+                        1
+                    };
+                    macro_rules! go {
+                        ($r:expr) => {
+                            if w == 2 * l {
+                                rows_tile::<S, { $r }, 2>(b, r0, lo, hi, panel.add(dd), wd, d0 + dd)
+                            } else if w == l {
+                                rows_tile::<S, { $r }, 1>(b, r0, lo, hi, panel.add(dd), wd, d0 + dd)
+                            } else {
+                                rows_tile::<Scalar, { $r }, 1>(
+                                    b,
+                                    r0,
+                                    lo,
+                                    hi,
+                                    panel.add(dd),
+                                    wd,
+                                    d0 + dd,
+                                )
+                            }
+                        };
+                    }
+                    match n {
+                        1 => go!(1),
+                        2 => go!(2),
+                        4 => go!(4),
+                        _ => go!(RP),
+                    }
+                    r0 += n;
+                }
+                dd += w;
+            }
+            d0 += wd;
+        }
+    }
+}
+
+/// out[r][d..d + NV·L] = (Σ_{j in lo..hi} p[r][j]·V[j][cols]) · 1/Σ_r for block rows r0..r0+R
+/// (`panel` points at the columns of V's panel, rows `wd` apart).
+///
+/// # Safety
+/// As [`pv_rows`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_tile<S: F32s, const R: usize, const NV: usize>(
+    b: &Block,
+    r0: usize,
+    lo: usize,
+    hi: usize,
+    panel: *const f32,
+    wd: usize,
+    d: usize,
+) {
+    let l = S::LANES;
+    // SAFETY: per the function contract.
+    unsafe {
+        let p: [*const f32; R] = array!(R, |r| b.p_row(r0 + r));
+        let mut acc = [[S::splat(0.0); NV]; R];
+        for j in lo..hi {
+            let vj = panel.add(j * wd);
+            let vv: [S::V; NV] = array!(NV, |v| S::load(vj.add(v * l)));
+            for r in 0..R {
+                let pr = S::splat(*p[r].add(j - b.j0));
+                for v in 0..NV {
+                    acc[r][v] = S::fma(pr, vv[v], acc[r][v]);
+                }
+            }
+        }
+        for r in 0..R {
+            let o = b.out.add(b.row_off(r0 + r) + d);
+            let iv = S::splat(*b.inv.add(r0 + r));
+            for v in 0..NV {
+                S::store(o.add(v * l), S::mul(acc[r][v], iv));
+            }
         }
     }
 }

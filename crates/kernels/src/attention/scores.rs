@@ -7,12 +7,13 @@ use super::KEY_CHUNK;
 use crate::simd::{array, F32s};
 
 /// Pass 1: scores of the block's rows for its union key range lo..hi, chunk-outer so a K^T chunk
-/// (KEY_CHUNK keys × hd, contiguous) stays in L1 while every row tile uses it.
+/// (KEY_CHUNK keys × hd, contiguous) stays in L1 while every row tile (RS >= 5 rows × NVS
+/// vectors) uses it.
 ///
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`; NVS·LANES divides KEY_CHUNK.
 #[inline(always)]
-pub(super) unsafe fn scores<S: F32s, const NVS: usize>(
+pub(super) unsafe fn scores<S: F32s, const NVS: usize, const RS: usize>(
     b: &Block,
     rows: usize,
     lo: usize,
@@ -25,10 +26,18 @@ pub(super) unsafe fn scores<S: F32s, const NVS: usize>(
         while j < hi {
             let mut r0 = 0;
             while r0 < rows {
-                let nr = (rows - r0).min(6);
+                // RS rows, then the rest (6 or 7 rows left of RS > 7: 4 first)
+                let left = rows - r0;
+                let nr = if left >= RS {
+                    RS
+                } else if left <= 5 {
+                    left
+                } else {
+                    4
+                };
                 macro_rules! arm {
-                    ($r:literal) => {
-                        scores_tile::<S, $r, NVS>(b, r0, j)
+                    ($r:expr) => {
+                        scores_tile::<S, { $r }, NVS>(b, r0, j)
                     };
                 }
                 match nr {
@@ -37,7 +46,7 @@ pub(super) unsafe fn scores<S: F32s, const NVS: usize>(
                     3 => arm!(3),
                     4 => arm!(4),
                     5 => arm!(5),
-                    _ => arm!(6),
+                    _ => arm!(RS),
                 }
                 r0 += nr;
             }

@@ -7,7 +7,8 @@ use crate::simd::{exp, wadd, whmax, whsum, wload, wmax, F32s, Scalar, WIDE};
 /// order.
 ///
 /// # Safety
-/// `S` supported; s valid for n elements (n >= 1).
+/// `S` supported; s valid for n elements (n >= 1) and readable (any values) up to
+/// n.next_multiple_of(WIDE).
 #[inline(always)]
 pub(super) unsafe fn softmax_row<S: F32s>(s: *mut f32, n: usize) -> f32 {
     let nw = n - n % WIDE;
@@ -32,10 +33,25 @@ pub(super) unsafe fn softmax_row<S: F32s>(s: *mut f32, n: usize) -> f32 {
             sum = wadd::<S>(sum, e);
         }
         let mut total = whsum::<S>(sum);
-        for j in nw..n {
-            let e = exp::<Scalar>(*s.add(j) - m);
-            *s.add(j) = e;
-            total += e;
+        if S::LANES > 1 && n > nw {
+            // The tail's exps on whole vectors (lane by lane the same values as Scalar's exp;
+            // the lanes past n are discarded), then summed in order as on the scalar path.
+            let mut e = wload::<S>(s.add(nw));
+            let mut buf = [0f32; WIDE];
+            for (r, v) in e.as_mut().iter_mut().enumerate() {
+                *v = exp::<S>(S::sub(*v, mb));
+                S::store(buf.as_mut_ptr().add(r * S::LANES), *v);
+            }
+            for (j, &e) in (nw..n).zip(&buf) {
+                *s.add(j) = e;
+                total += e;
+            }
+        } else {
+            for j in nw..n {
+                let e = exp::<Scalar>(*s.add(j) - m);
+                *s.add(j) = e;
+                total += e;
+            }
         }
         1.0 / total
     }

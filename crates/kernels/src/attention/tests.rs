@@ -51,6 +51,8 @@ fn matches_f64_reference_all_paths() {
         (9, 3, 1, 32, Some(2)),
         (23, 4, 2, 48, None),
         (40, 3, 1, 256, Some(7)),
+        (29, 12, 12, 32, None),
+        (17, 6, 3, 40, None),
     ] {
         let shape = AttnShape {
             n_tok,
@@ -79,19 +81,31 @@ fn matches_f64_reference_all_paths() {
 }
 
 /// A window covering the whole sequence runs with different tiling than global attention
-/// but must give the same bits; every path gives the scalar path's bits.
+/// (with at most two query heads per K/V head, global attention uses row tiles instead of token
+/// pairs) but must give the same bits; every path gives the scalar path's bits.
 #[test]
 fn tiling_invariance_and_scalar_twin() {
     let mut rng = StdRng::seed_from_u64(9);
-    for &(n_tok, hd) in &[(1, 64), (2, 256), (7, 40), (33, 256), (70, 24)] {
-        let q = rand_vec(n_tok * 3 * hd, &mut rng);
-        let k = rand_vec(n_tok * hd, &mut rng);
-        let v = rand_vec(n_tok * hd, &mut rng);
+    for &(n_tok, hd, n_head, n_head_kv) in &[
+        (1, 64, 3, 1),
+        (2, 256, 3, 1),
+        (7, 40, 3, 1),
+        (33, 256, 3, 1),
+        (70, 24, 3, 1),
+        (1, 32, 12, 12),
+        (11, 32, 12, 12),
+        (61, 32, 5, 5),
+        (19, 40, 4, 2),
+        (23, 72, 2, 2),
+    ] {
+        let q = rand_vec(n_tok * n_head * hd, &mut rng);
+        let k = rand_vec(n_tok * n_head_kv * hd, &mut rng);
+        let v = rand_vec(n_tok * n_head_kv * hd, &mut rng);
         let mut want = vec![0f32; q.len()];
         let global = AttnShape {
             n_tok,
-            n_head: 3,
-            n_head_kv: 1,
+            n_head,
+            n_head_kv,
             head_dim: hd,
             window: None,
             scale: 0.0625,
@@ -116,12 +130,12 @@ fn tiling_invariance_and_scalar_twin() {
                 &v,
                 &mut base,
                 &global,
-                &mut AttnScratch::with_heads(n_tok, 2, 3, 1, hd),
+                &mut AttnScratch::with_heads(n_tok, 2, n_head, n_head_kv, hd),
                 &pool,
             );
             assert!(
                 crate::same_bits(&base, &want),
-                "{isa} n_tok={n_tok} hd={hd} differs from the scalar path"
+                "{isa} n_tok={n_tok} hd={hd} heads {n_head}/{n_head_kv} differs from the scalar path"
             );
             for window in [n_tok.saturating_sub(1), n_tok + 5] {
                 let shape = AttnShape {
@@ -139,7 +153,10 @@ fn tiling_invariance_and_scalar_twin() {
                     &mut AttnScratch::new(1, 1),
                     &pool,
                 );
-                assert!(crate::same_bits(&out, &base), "{isa} window={window}");
+                assert!(
+                    crate::same_bits(&out, &base),
+                    "{isa} window={window} heads {n_head}/{n_head_kv}"
+                );
             }
         }
     }

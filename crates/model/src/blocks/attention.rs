@@ -179,13 +179,18 @@ pub fn self_attention(
                     &mut k[t * n_kv..(t + 1) * n_kv],
                     &mut v[t * n_kv..(t + 1) * n_kv],
                 );
-                q_t.copy_from_slice(&row[..n_q]);
-                k_t.copy_from_slice(&row[n_q..n_q + n_kv]);
-                v_t.copy_from_slice(&row[n_q + n_kv..]);
-                if let Some(b) = &w.qkv_bias {
-                    kernels::add_inplace(q_t, &b[..n_q]);
-                    kernels::add_inplace(k_t, &b[n_q..n_q + n_kv]);
-                    kernels::add_inplace(v_t, &b[n_q + n_kv..]);
+                let (rq, rk, rv) = (&row[..n_q], &row[n_q..n_q + n_kv], &row[n_q + n_kv..]);
+                match &w.qkv_bias {
+                    Some(b) => {
+                        kernels::add(rq, &b[..n_q], q_t);
+                        kernels::add(rk, &b[n_q..n_q + n_kv], k_t);
+                        kernels::add(rv, &b[n_q + n_kv..], v_t);
+                    }
+                    None => {
+                        q_t.copy_from_slice(rq);
+                        k_t.copy_from_slice(rk);
+                        v_t.copy_from_slice(rv);
+                    }
                 }
                 let rope = opt.rope.map(|r| r.at(pos as usize));
                 let norms = w.qk_norm.as_ref().map(|(qn, kn)| (qn, kn));

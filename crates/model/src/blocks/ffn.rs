@@ -134,10 +134,10 @@ pub fn feed_forward(
         timer.lap("ffn_up");
         par_rows(pool, n_tok, ACT_MIN_ROWS, RowsMut::new(h, n_ff), |_, h| {
             for h in h.chunks_exact_mut(n_ff) {
-                if let Some(b) = &w.up_bias {
-                    kernels::add_inplace(h, b);
+                match &w.up_bias {
+                    Some(b) => kernels::add_gelu_erf_inplace(h, b),
+                    None => kernels::gelu_erf_inplace(h),
                 }
-                kernels::gelu_erf_inplace(h);
             }
         });
         timer.lap("gelu");
