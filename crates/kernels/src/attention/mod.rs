@@ -167,15 +167,17 @@ fn attention_exec(
     }
 }
 
-/// Sequences of at most this many tokens are spread across threads whole (one thread each) by
-/// [`attention_seqs`]; longer ones are split across threads by query tiles.
+/// Sequences of at most this many tokens may be spread across threads whole (one thread each)
+/// by [`attention_seqs`]; longer ones are split across threads by query tiles.
 pub const SEQ_PARALLEL_MAX_TOKENS: usize = 256;
 
 /// [`attention`] for every sequence of a ragged batch: `seqs` are ascending, disjoint token
 /// ranges of q/k/v/out (rows as in [`attention`]); `shape.n_tok` is ignored (each sequence's
 /// length is used). Long sequences run one at a time, split across the pool by query tiles;
-/// short ones ([`SEQ_PARALLEL_MAX_TOKENS`]) run concurrently, one thread per sequence. Either
-/// way each sequence's result is exactly what [`attention`] gives for it alone.
+/// short ones ([`SEQ_PARALLEL_MAX_TOKENS`]) run concurrently, one thread per sequence — unless
+/// one holds more than 1/n_threads of the batch's attention work (Σ len²: e.g. a lone input),
+/// which would leave threads idle, so it is split by tiles like a long one. Either way each
+/// sequence's result is exactly what [`attention`] gives for it alone.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_seqs(
     q: &[f32],
@@ -206,7 +208,13 @@ pub fn attention_seqs(
         ..*shape
     };
     let parallel = pool.n_threads() > 1;
-    let is_short = |s: &std::ops::Range<usize>| parallel && s.len() <= SEQ_PARALLEL_MAX_TOKENS;
+    // Attention work ~ len² per sequence.
+    let work: usize = seqs.iter().map(|s| s.len() * s.len()).sum();
+    let is_short = |s: &std::ops::Range<usize>| {
+        parallel
+            && s.len() <= SEQ_PARALLEL_MAX_TOKENS
+            && s.len() * s.len() * pool.n_threads() <= work
+    };
     for s in seqs.iter().filter(|s| !is_short(s)) {
         attention_exec(
             isa,

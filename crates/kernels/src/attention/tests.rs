@@ -264,11 +264,11 @@ fn row_invariant_to_thread_count_and_scratch() {
 }
 
 /// A ragged batch gives every sequence exactly what it gets alone, whichever way it is run
-/// (short sequences one per thread, long ones split by tiles), at any thread count.
+/// (short sequences one per thread, long ones — and short ones holding most of the batch's
+/// work, like the 200-token one — split by tiles), at any thread count.
 #[test]
 fn batch_of_sequences_matches_each_alone() {
-    let mut rng = StdRng::seed_from_u64(11);
-    let lens = [
+    let long = [
         5,
         1,
         SEQ_PARALLEL_MAX_TOKENS + 9,
@@ -277,9 +277,16 @@ fn batch_of_sequences_matches_each_alone() {
         2,
         70,
     ];
+    check_batch_of_sequences(&long);
+    check_batch_of_sequences(&[200, 3]);
+    check_batch_of_sequences(&[200]);
+}
+
+fn check_batch_of_sequences(lens: &[usize]) {
+    let mut rng = StdRng::seed_from_u64(11);
     let mut seqs = Vec::new();
     let mut n_tok = 0;
-    for &l in &lens {
+    for &l in lens {
         seqs.push(n_tok..n_tok + l);
         n_tok += l;
     }
@@ -320,7 +327,7 @@ fn batch_of_sequences_matches_each_alone() {
             attention_seqs(&q, &k, &v, &mut out, &seqs, &shape, &mut sc, &pool);
             assert!(
                 crate::same_bits(&out, &alone),
-                "window {window:?}, {threads} threads"
+                "lens {lens:?}, window {window:?}, {threads} threads"
             );
         }
     }
