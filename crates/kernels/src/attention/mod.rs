@@ -137,8 +137,31 @@ fn attention_exec(
     scratch.ensure(shape, n_threads);
     let ld = scratch.ld();
     let slot_len = scratch.rows_per_slot * ld;
-    transpose_k(k, shape, &mut scratch.kt, ld);
-    panel_v(v, shape, &mut scratch.vt, ld, v_panel_width(isa));
+    // K^T and V panels: two independent copies, side by side on a pool.
+    let vd = v_panel_width(isa);
+    match pool {
+        Some(pool) if pool.n_threads() > 1 => {
+            let (ktp, kt_len) = (SyncPtr(scratch.kt.as_mut_ptr()), scratch.kt.len());
+            let (vtp, vt_len) = (SyncPtr(scratch.vt.as_mut_ptr()), scratch.vt.len());
+            pool.run(2, &|i| {
+                // SAFETY: task 0 alone writes kt and task 1 alone writes vt (two distinct
+                // buffers of the scratch, of the lengths taken above); both outlive `pool.run`.
+                unsafe {
+                    if i == 0 {
+                        let kt = std::slice::from_raw_parts_mut(ktp.get(), kt_len);
+                        transpose_k(k, shape, kt, ld);
+                    } else {
+                        let vt = std::slice::from_raw_parts_mut(vtp.get(), vt_len);
+                        panel_v(v, shape, vt, ld, vd);
+                    }
+                }
+            });
+        }
+        _ => {
+            transpose_k(k, shape, &mut scratch.kt, ld);
+            panel_v(v, shape, &mut scratch.vt, ld, vd);
+        }
+    }
     let plan = Plan::new(shape, n_threads);
     let rows_per_slot = scratch.rows_per_slot;
     let sp = SyncPtr(scratch.scores.as_mut_ptr());
