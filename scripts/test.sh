@@ -90,8 +90,8 @@ section "python package (crates/python: build into $target/venv, pytest)"
 # the venv, no build isolation), then its pytest suite: bit-equality with `ggufembed embed`,
 # precisions, errors, threads, Ctrl-C, pickling, LangChain, LlamaIndex, Ray Data.
 # The extension is built in the test profile (`--profile dev`), so it reuses every crate the
-# `build` section compiled (~20 s instead of a ~5 min release build of the whole tree); users'
-# `pip install ./crates/python` builds the optimised `wheel` profile (pyproject.toml).
+# `build` section compiled (~20 s instead of a release build of the whole tree); users'
+# `pip install ./crates/python` builds the release profile (pyproject.toml).
 "$venv/bin/python3" -m pip install -q --disable-pip-version-check -r crates/python/requirements-test.txt
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/python3" -m pip install -q --disable-pip-version-check \
   --no-build-isolation --no-deps --force-reinstall ./crates/python
