@@ -429,17 +429,7 @@ unsafe fn run_block<K: Int8Isa, const MR: usize, const NV: usize>(
                         K::tile::<$m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf)
                     };
                 }
-                match mr {
-                    1 => arm!(1),
-                    2 => arm!(2),
-                    3 => arm!(3),
-                    4 => arm!(4),
-                    5 if MR >= 5 => arm!(5),
-                    6 if MR >= 6 => arm!(6),
-                    7 if MR >= 7 => arm!(7),
-                    8 if MR >= 8 => arm!(8),
-                    _ => unreachable!("tile height {mr} > 8"),
-                }
+                by_tile_height!(mr, MR, arm)
             }
             t0 += mr;
             tile_i += 1;

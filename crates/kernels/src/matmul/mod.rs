@@ -13,6 +13,25 @@
 //! Every path computes each output element with exactly this sequence of f32 operations, so a
 //! row's result does not depend on the batch, the tile it lands in, or the thread split.
 
+/// Calls `$tile!(m)` with the literal `m` equal to the tile height `$mr` (1..=8, at most `$max`,
+/// the register tile's height): the const-generic tile bodies of `float`, `int8` and `offsets`
+/// are chosen this way.
+macro_rules! by_tile_height {
+    ($mr:expr, $max:expr, $tile:ident) => {
+        match $mr {
+            1 => $tile!(1),
+            2 => $tile!(2),
+            3 => $tile!(3),
+            4 => $tile!(4),
+            5 if $max >= 5 => $tile!(5),
+            6 if $max >= 6 => $tile!(6),
+            7 if $max >= 7 => $tile!(7),
+            8 if $max >= 8 => $tile!(8),
+            mr => unreachable!("tile height {mr} > 8"),
+        }
+    };
+}
+
 mod aligned;
 mod float;
 mod int8;
