@@ -2,7 +2,7 @@
 //! case starts from a symlink scaffold of the real all-MiniLM-L6-v2 directory
 //! ($GGUFEMBED_MINILM_HF_DIR; skipped with a message when unset) and breaks one thing.
 
-mod common;
+use crate::common;
 
 use convert::{ConvertError, ConvertOptions};
 use std::fs;

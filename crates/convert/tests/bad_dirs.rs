@@ -2,7 +2,7 @@
 //! Each case starts from a scaffold of symlinks to the real HF directory (nothing big is
 //! copied) and breaks one thing.
 
-mod common;
+use crate::common;
 
 use common::link_tree;
 use convert::{ConvertError, ConvertOptions};

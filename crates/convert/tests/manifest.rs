@@ -4,7 +4,7 @@
 //! (value, or length + payload sha256 for arrays). This comparison is written independently of
 //! the pull crate's manifest verification.
 
-mod common;
+use crate::common;
 
 use common::{llama_cpp_keys, manifest_key_order, metadata_mismatches, tensor_mismatches};
 use convert::{ConvertOptions, NoProgress, OutType};

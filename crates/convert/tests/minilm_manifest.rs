@@ -3,7 +3,7 @@
 //! against what llama.cpp's converter writes (tests/data/minilm/gguf_manifest_*.json): every
 //! tensor and every metadata key, in order, except general.name and our `ggufembed.*` keys.
 
-mod common;
+use crate::common;
 
 use common::{llama_cpp_keys, manifest_key_order, metadata_mismatches, tensor_mismatches};
 use convert::{ConvertOptions, NoProgress, OutType};

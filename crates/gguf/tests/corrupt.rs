@@ -1,7 +1,7 @@
 //! A table of handcrafted corrupt files, each derived from a small valid file written with
 //! `GgufWriter`, and the exact error each must produce. Run with `--nocapture` for the table.
 
-mod common;
+use crate::common;
 
 use common::*;
 use gguf::{GgufError as E, GgufFile};

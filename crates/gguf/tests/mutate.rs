@@ -3,7 +3,7 @@
 //! offset fields. Every mutant must open or fail with an error: never panic, hang or allocate
 //! without bound. Accepted mutants must also survive a rewrite. Seeded, so failures reproduce.
 
-mod common;
+use crate::common;
 
 use common::*;
 use gguf::{GgufError, GgufFile, GgufWriter};

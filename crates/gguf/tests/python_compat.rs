@@ -4,7 +4,7 @@
 //! Needs `python3` with `gguf` (`pip install gguf numpy`, as scripts/test.sh does, or
 //! PYTHONPATH=llama.cpp/gguf-py).
 
-mod common;
+use crate::common;
 
 use common::*;
 use gguf::{sha256_hex, Array, GgmlType, GgufError, GgufFile, GgufWriter, Value};

@@ -1,7 +1,7 @@
 //! Writer: read -> write -> read equality, byte-identical rewrites, alignment, the writer's own
 //! validation, and the typed getters' errors.
 
-mod common;
+use crate::common;
 
 use common::*;
 use gguf::{Array, GgmlType, GgufError as E, GgufFile, GgufWriter, Value};

@@ -2,8 +2,10 @@
 //! model files. Run with `--nocapture` to see the table.
 //!
 //! Two entry points are checked:
-//! - `embed_tokens` on the reference token ids (ST-truncated): isolates the encoder from the tokenizer;
-//! - `embed` on the raw texts with their prompts: the whole pipeline.
+//! - `embed_tokens` on the reference token ids (ST-truncated): isolates the encoder from the
+//!   tokenizer (F32, Q4_K_M);
+//! - `embed` on the raw texts with their prompts: the whole pipeline (Q8_0; its token ids are
+//!   checked equal to the reference ids first, so it covers the encoder on them too).
 
 use model::{Embedder, EmbedderOptions, Embedding, Input, TokenInput};
 use std::path::Path;
@@ -101,19 +103,15 @@ fn open(path: &Path) -> Embedder {
 }
 
 #[test]
-fn q8_0_encoder_matches_sentence_transformers() {
-    let mut e = open(&testkit::q8_0_model());
-    let got = e.embed_tokens(&reference_token_inputs()).unwrap();
-    check("Q8_0, reference token ids", &got, 0.9996, 0.998);
-}
-
-#[test]
 fn f32_encoder_matches_sentence_transformers() {
     let mut e = open(&testkit::f32_model());
     let got = e.embed_tokens(&reference_token_inputs()).unwrap();
     check("F32, reference token ids", &got, 0.99999, 0.99999);
 }
 
+/// The whole pipeline on Q8_0: every text with its prompt tokenizes to sentence-transformers' ids
+/// (truncation included), so `embed` here computes exactly what `embed_tokens` on the reference
+/// ids does (vectors do not depend on the batch: batch_invariance.rs); one pass checks both.
 #[test]
 fn q8_0_texts_match_sentence_transformers() {
     let mut e = open(&testkit::q8_0_model());
@@ -124,8 +122,15 @@ fn q8_0_texts_match_sentence_transformers() {
             ..Input::new(c.text)
         })
         .collect();
+    let reference = reference_token_inputs();
+    assert_eq!(inputs.len(), reference.len());
+    for (i, (input, want)) in inputs.iter().zip(&reference).enumerate() {
+        let got = e.prepare(input).unwrap();
+        assert_eq!(got.ids, want.ids, "corpus text {i}: token ids differ from the reference's");
+        assert_eq!(got.truncated, want.truncated, "corpus text {i}: truncation differs");
+    }
     let got = e.embed(&inputs).unwrap();
-    check("Q8_0, texts + prompts", &got, 0.9996, 0.998);
+    check("Q8_0, texts + prompts (= reference token ids)", &got, 0.9996, 0.998);
 }
 
 /// A llama-quantize Q4_K_M mix (Q4_K, Q6_K token embedding and attn_v, Q5_0/Q8_0 ffn_down)

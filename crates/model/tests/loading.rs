@@ -1,6 +1,6 @@
 //! Loading rules and input errors, on a tiny synthetic gemma-embedding GGUF (tests/common).
 
-mod common;
+use crate::common;
 
 use common::{write_tiny_model, Tweaks};
 use model::{Embedder, EmbedderOptions, Input, ModelError, TokenInput, Truncate};

@@ -24,12 +24,12 @@ def load_example():
 def test_ray_embed_matches_single_process(model_path, corpus, tmp_path):
     ray = pytest.importorskip("ray")
     pq = pytest.importorskip("pyarrow.parquet")
-    # >= 1,000 texts from the visible corpus (cut to 300 characters to keep the test short), each
+    # >= 1,000 texts from the visible corpus (cut to 120 characters to keep the test short), each
     # with its record's prompt, a few with titles, in several variants.
     rows = []
     for k in range(N_TEXTS):
         r = corpus[k % len(corpus)]
-        row = {"id": k, "text": f"{r['text'][:300]} [{k // len(corpus)}]", "prompt_name": r.get("prompt_name")}
+        row = {"id": k, "text": f"{r['text'][:120]} [{k // len(corpus)}]", "prompt_name": r.get("prompt_name")}
         row["title"] = f"Title {k}" if row["prompt_name"] == "document" and k % 3 == 0 else None
         rows.append(row)
     src = tmp_path / "corpus.jsonl"

@@ -1,6 +1,6 @@
 //! Every endpoint and every request-error path, over real TCP, with the deterministic fake backend.
 
-mod common;
+use crate::common;
 
 use common::{bits, error_of, floats, post, FakeBackend, TestServer, FAKE_DIMS};
 use serde_json::{json, Value};

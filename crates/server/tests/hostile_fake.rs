@@ -5,7 +5,7 @@
 //! descriptor or thread is left behind. About 35 s in all. The tests run one at a time (they
 //! compare this process's descriptor and thread counts).
 
-mod common;
+use crate::common;
 
 use common::{FakeBackend, TestServer, FAKE_DIMS};
 use serde_json::json;
@@ -37,6 +37,13 @@ fn short_timeouts() -> ServerConfig {
 
 #[test]
 fn hostile_clients_do_not_starve_well_behaved_ones() {
+    // Counts descriptors and threads of the whole process: runs alone, in a child process.
+    if std::env::var_os(common::ALONE_ENV).is_none() {
+        return common::run_alone(&common::test_name(
+            module_path!(),
+            "hostile_clients_do_not_starve_well_behaved_ones",
+        ));
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = TestServer::fake(short_timeouts(), FakeBackend::with_delay(2));
     let texts: Vec<LoadText> = (0..40)

@@ -2,7 +2,7 @@
 //! offline `Embedder` under concurrency, real /info and /tokenize, truncation, the official `openai`
 //! Python client, and a short bounded load run. One server (with an API key) is shared by all tests.
 
-mod common;
+use crate::common;
 
 use common::{bits, error_of, floats, post, TestServer};
 use model::{Embedder, EmbedderOptions, Input};

@@ -1,7 +1,7 @@
 //! Batching, back-pressure, timeouts, cancellation, auth, CORS, loading and shutdown, over real TCP
 //! with the fake backend (whose batches can be slowed down and are logged).
 
-mod common;
+use crate::common;
 
 use common::{error_of, metric, post, wait_until, FakeBackend, TestServer, FAKE_DIMS};
 use serde_json::{json, Value};

@@ -2,14 +2,14 @@
 //! serves with `run_until_signal` (fake backend, slow batches), then signals it mid-request.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::FakeBackend;
 use server::client::HttpClient;
 use server::ServerConfig;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "GGUFEMBED_TEST_SIGNAL_CHILD";
@@ -28,13 +28,10 @@ fn child_main() {
 }
 
 fn drain_on(signal: &str, test_name: &str) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_alone(
+        &common::test_name(module_path!(), test_name),
+        &[(CHILD_ENV, "1")],
+    );
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut port = None;
     let mut line = String::new();

@@ -148,3 +148,43 @@ pub fn cosine(a: &[f32], b: &[f32], dims: usize) -> f64 {
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
 }
+
+/// Declares a crate's integration-test files as modules of its one test binary (`tests/all.rs`),
+/// plus a test that fails when a `tests/*.rs` file is missing from the list (with
+/// `autotests = false` such a file would silently never run). One binary per crate instead of
+/// one per file: each binary linked and instantiated the dependencies again, which was a large
+/// share of the test command's build.
+#[macro_export]
+macro_rules! test_modules {
+    ($($m:ident),+ $(,)?) => {
+        $(mod $m;)+
+
+        #[test]
+        fn every_test_file_is_a_module_of_this_binary() {
+            $crate::assert_test_files(env!("CARGO_MANIFEST_DIR"), &[$(stringify!($m)),+]);
+        }
+    };
+}
+
+/// Panics unless the `tests/*.rs` files of the crate at `manifest_dir` (other than `all.rs`) are
+/// exactly `modules`.
+pub fn assert_test_files(manifest_dir: &str, modules: &[&str]) {
+    let dir = Path::new(manifest_dir).join("tests");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".rs")?;
+            (stem != "all").then(|| stem.to_string())
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = modules.iter().map(|m| m.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files,
+        listed,
+        "{}: every tests/*.rs file must be listed in tests/all.rs's test_modules!",
+        dir.display()
+    );
+}

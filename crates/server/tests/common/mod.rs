@@ -380,3 +380,45 @@ pub fn metric(s: &TestServer, key: &str) -> f64 {
     let t = s.client().get("/metrics").unwrap().text();
     server::metrics::sample(&t, key).unwrap_or_else(|| panic!("no {key} in /metrics"))
 }
+
+/// Set in a child process that [`run_alone`] started.
+pub const ALONE_ENV: &str = "GGUFEMBED_TEST_ALONE";
+
+/// The name libtest gives test function `f` of the module at `module_path` (`module_path!()`
+/// of the caller; libtest drops the crate's name: `all::signals` -> `signals::f`).
+pub fn test_name(module_path: &str, f: &str) -> String {
+    let module = module_path.split_once("::").map_or("", |(_, m)| m);
+    if module.is_empty() {
+        f.to_string()
+    } else {
+        format!("{module}::{f}")
+    }
+}
+
+/// A child process of this test binary that runs test `name` (from [`test_name`]) alone, with
+/// [`ALONE_ENV`] set and `extra_env`; its stdout is piped to the caller, stderr discarded.
+pub fn spawn_alone(name: &str, extra_env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(ALONE_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Runs test `name` alone in a child process (for checks of process-wide state such as open
+/// descriptors and threads, which the other tests of this binary would disturb) and fails with
+/// its output unless it passed.
+pub fn run_alone(name: &str) {
+    let out = spawn_alone(name, &[]).wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    assert!(out.status.success(), "{name}, run alone, failed");
+    assert!(
+        stdout.contains("1 passed"),
+        "{name} did not run in the child:\n{stdout}"
+    );
+}

@@ -1,0 +1,6 @@
+//! Every integration test of this crate, one module per `tests/*.rs` file, in one test binary
+//! (`autotests = false`; see `testkit::test_modules!`).
+
+mod common;
+
+testkit::test_modules!(accuracy, batch_invariance, bert, loading, random_models);

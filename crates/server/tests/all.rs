@@ -1,0 +1,6 @@
+//! Every integration test of this crate, one module per `tests/*.rs` file, in one test binary
+//! (`autotests = false`; see `testkit::test_modules!`).
+
+mod common;
+
+testkit::test_modules!(api_fake, hostile_fake, model_http, ops_fake, signals);
