@@ -61,6 +61,7 @@ pub(crate) fn q3k_scales(s: &[u8]) -> [u8; 16] {
 /// with a 5th bit) and `(a, b)` such that each value is `a·q − b` — exactly ggml's
 /// `dequantize_row_*` operations (`a` = `d` or `d·sc`, `b` = `−m` or `dmin·m`; `x − (−m)` is
 /// `x + m` bit for bit). `a` and `b` are exact in f32 (an f16 times a 6-bit integer).
+#[inline(always)]
 pub(crate) fn affine_block(
     wtype: WeightType,
     blk: &[u8],
@@ -112,7 +113,9 @@ pub(crate) fn affine_block(
 }
 
 /// Dequantize one block `blk` (`wtype.block_bytes()` bytes) into `y` (`wtype.block_size()`
-/// values). Only for the types listed in the module docs.
+/// values). Only for the types listed in the module docs. Always inlined (see
+/// `quant::row_ints`).
+#[inline(always)]
 pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
     match wtype {
         WeightType::Q4_1 | WeightType::Q5_1 | WeightType::Q4_K | WeightType::Q5_K => {
@@ -177,15 +180,22 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
             let (ql, qh, sc) = (&blk[0..128], &blk[128..192], &blk[192..208]);
             let d = f16_at(blk, 208);
             // Half h (128 values) uses ql[64h..], qh[32h..], sc[8h..]; within a half, quarter
-            // g (32 values) takes nibble g/2 of ql[64h + 32(g%2) + l] and bits 2g of qh[32h + l].
-            for (i, o) in y.iter_mut().enumerate() {
-                let (h, g, l) = (i / 128, (i % 128) / 32, i % 32);
-                let lb = ql[64 * h + 32 * (g % 2) + l];
-                let low = if g < 2 { lb & 0x0f } else { lb >> 4 };
-                let high = (qh[32 * h + l] >> (2 * g)) & 3;
-                let q = (low | (high << 4)) as i32 - 32;
-                let s = sc[8 * h + l / 16 + 2 * g] as i8;
-                *o = (d * s as f32) * q as f32;
+            // g (32 values) takes nibble g/2 of ql[64h + 32(g%2) + l] and bits 2g of qh[32h + l],
+            // with scale sc[8h + 2g + l/16]. (Loops over 16 values of one scale, so they
+            // vectorize.)
+            for (i, ys) in y.chunks_exact_mut(16).enumerate() {
+                let (h, g, half) = (i / 8, (i % 8) / 2, i % 2);
+                let ds = d * sc[8 * h + 2 * g + half] as i8 as f32;
+                let l0 = 16 * half;
+                let ql = &ql[64 * h + 32 * (g % 2) + l0..][..16];
+                let qh = &qh[32 * h + l0..][..16];
+                let (lshift, hshift) = (4 * (g / 2) as u32, 2 * g as u32);
+                for ((o, &lb), &hb) in ys.iter_mut().zip(ql).zip(qh) {
+                    let low = (lb >> lshift) & 0x0f;
+                    let high = (hb >> hshift) & 3;
+                    let q = (low | (high << 4)) as i32 - 32;
+                    *o = ds * q as f32;
+                }
             }
         }
         WeightType::F32

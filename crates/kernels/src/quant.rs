@@ -212,6 +212,10 @@ pub fn dequantize_row(wtype: WeightType, data: &[u8], out: &mut [f32]) -> Result
 ///   dequantized exactly (ggml's `dequantize_row_*`) and each 32-block is re-quantized
 ///   symmetrically to int8 with an f32 scale `d = amax/127`, `q = round(x/d)`, `m` = 0. This
 ///   adds at most d/2 = amax/254 per value: 1/4 of Q6_K's own step, less for Q3_K/Q2_K.
+///
+/// `row` must hold `q.len()` values of `wtype` (checked by the callers). Always inlined, so
+/// that packing (`matmul::pack`) compiles it for the instruction set it packs for.
+#[inline(always)]
 pub(crate) fn row_ints(
     wtype: WeightType,
     row: &[u8],
@@ -241,7 +245,10 @@ pub(crate) fn row_ints(
         }
         _ => {
             let tmp = &mut tmp[..cols];
-            dequantize_row(wtype, row, tmp).expect("row length checked by the caller");
+            let (bytes, size) = (wtype.block_bytes(), wtype.block_size());
+            for (blk, x) in row.chunks_exact(bytes).zip(tmp.chunks_exact_mut(size)) {
+                crate::dequant::dequantize_block(wtype, blk, x);
+            }
             for (x, (qb, (db, mb))) in tmp.chunks_exact(QK).zip(blocks) {
                 *db = requantize_block(x, qb);
                 *mb = 0.0;
@@ -251,21 +258,48 @@ pub(crate) fn row_ints(
 }
 
 /// Symmetric int8 quantization of one 32-block of exact weight values: returns
-/// `d = amax/127` (f32) and writes `q = round(x/d)` (ties away from zero).
+/// `d = amax/127` (f32) and writes `q = round(x/d)` (ties away from zero) clamped to ±127
+/// (0 if d = 0 or x/d is NaN).
+///
+/// Written to vectorize (the weights of a Q6_K file pass through here at load): the maximum
+/// is taken on 8 lanes (max is exact and order-free), and the rounding is done on integers —
+/// `x/d` clamped to ±128, truncated, plus or minus one when the dropped fraction is at least
+/// one half — which gives exactly `(x/d).round().clamp(-127, 127)` (the fraction `v − trunc(v)`
+/// is exact for |v| ≤ 128) without a call to `roundf`. Tested against that definition.
+#[inline(always)]
 fn requantize_block(x: &[f32], q: &mut [i8]) -> f32 {
-    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let mut lanes = [0f32; 8];
+    for c in x.chunks_exact(8) {
+        for (m, v) in lanes.iter_mut().zip(c) {
+            *m = m.max(v.abs());
+        }
+    }
+    let amax = lanes.iter().fold(0.0f32, |m, &v| m.max(v));
     let d = amax / 127.0;
-    for (q, &v) in q.iter_mut().zip(x) {
-        *q = if d == 0.0 {
-            0
+    if d == 0.0 {
+        q.fill(0);
+        return d;
+    }
+    for (q, &x) in q.iter_mut().zip(x) {
+        let v = x / d;
+        // NaN (a NaN or infinite weight) gives 0, as `round` and `as i8` do.
+        let v = if v.is_nan() {
+            0.0
         } else {
-            (v / d).round().clamp(-127.0, 127.0) as i8
+            v.clamp(-128.0, 128.0)
         };
+        // SAFETY: v is finite and within ±128, so it fits an i32 (a plain, vectorizable
+        // conversion instead of `as`, whose saturation handling keeps this loop scalar).
+        let t: i32 = unsafe { v.to_int_unchecked() };
+        let frac = v - t as f32;
+        let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
+        *q = r.clamp(-127, 127) as i8;
     }
     d
 }
 
 /// Integer values and f32 scale of block `b` of a Q8_0/Q4_0/Q5_0/IQ4_NL row.
+#[inline(always)]
 pub(crate) fn block_ints(wtype: WeightType, row: &[u8], b: usize, q: &mut [i8; QK]) -> f32 {
     match wtype {
         WeightType::Q8_0 => {
@@ -374,6 +408,71 @@ mod tests {
         let b: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
         dequantize_row(WeightType::F32, &b, &mut out).unwrap();
         assert_eq!(out, vals);
+    }
+
+    /// The definition `requantize_block` implements without `roundf`.
+    fn requantize_reference(x: &[f32], q: &mut [i8]) -> f32 {
+        let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        for (q, &v) in q.iter_mut().zip(x) {
+            *q = if d == 0.0 {
+                0
+            } else {
+                (v / d).round().clamp(-127.0, 127.0) as i8
+            };
+        }
+        d
+    }
+
+    #[test]
+    fn requantize_matches_its_definition() {
+        let mut rng = 0x9e3779b97f4a7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut blocks: Vec<[f32; QK]> = Vec::new();
+        for i in 0..20_000 {
+            let scale = [1e-30f32, 1e-6, 0.01, 1.0, 3e5, 3e38][i % 6];
+            let mut b = [0f32; QK];
+            for v in b.iter_mut() {
+                *v = ((next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale;
+            }
+            if i % 7 == 0 {
+                // values on exact half steps of the scale (ties), and the extremes
+                let amax = 127.0 * 0.03125;
+                for (k, v) in b.iter_mut().enumerate() {
+                    *v = (k as f32 - 16.0 + 0.5) * 0.03125 * ((next() % 9) as f32);
+                }
+                b[0] = amax;
+                b[1] = -amax;
+            }
+            blocks.push(b);
+        }
+        let mut special = [0f32; QK];
+        blocks.push(special);
+        special[3] = -0.0;
+        special[4] = f32::MIN_POSITIVE / 4.0;
+        blocks.push(special);
+        special[5] = f32::INFINITY;
+        blocks.push(special);
+        special[6] = f32::NAN;
+        blocks.push(special);
+        blocks.push([f32::NAN; QK]);
+        special[5] = f32::MAX;
+        special[6] = -f32::MAX;
+        blocks.push(special);
+        for b in &blocks {
+            let (mut got, mut want) = ([0i8; QK], [0i8; QK]);
+            let (d, dr) = (
+                requantize_block(b, &mut got),
+                requantize_reference(b, &mut want),
+            );
+            assert_eq!(d.to_bits(), dr.to_bits(), "{b:?}");
+            assert_eq!(got, want, "{b:?}");
+        }
     }
 
     #[test]

@@ -117,9 +117,15 @@ impl Embedder {
         // Tensor bytes are read with positioned reads, not through the map (see tensor_file.rs):
         // the packed copies are the only resident form of the layer weights.
         let data = TensorFile::open(path, &file)?;
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut thread_warnings = Vec::new();
+        let threads = opts.threads_for(available, &mut thread_warnings);
+        // The engine's pool also repacks the weights while loading.
+        let pool = ThreadPool::new(threads);
         let load_opts = LoadOptions {
             allow_missing_head: opts.allow_missing_head,
             pooling: opts.pooling,
+            pool: &pool,
         };
         let arch::Loaded { encoder, info: a } = arch::load(&file, data, &load_opts)?;
         let tokenizer = Tokenizer::from_gguf(&file)?;
@@ -135,8 +141,7 @@ impl Embedder {
             .iter()
             .map(|w| format!("{}: {w}", path.display()))
             .collect();
-        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = opts.threads_for(available, &mut warnings);
+        warnings.extend(thread_warnings);
         let mut dims = vec![a.n_embd];
         dims.extend(a.matryoshka.iter().copied().filter(|&d| d < a.n_embd));
 
@@ -168,7 +173,7 @@ impl Embedder {
             prompts,
             info,
             scratch,
-            pool: ThreadPool::new(threads),
+            pool,
             batch_tokens: Vec::new(),
             batch_seqs: Vec::new(),
         })

@@ -1,7 +1,7 @@
 //! What follows pooling: the sentence-transformers dense head (EmbeddingGemma's dense_2,
 //! dense_3), L2 normalization and Matryoshka truncation.
 
-use crate::blocks::load::{pack_f32, Loader};
+use crate::blocks::load::Loader;
 use crate::error::ModelError;
 use crate::scratch::Scratch;
 use kernels::{PackedMatrix, ThreadPool};
@@ -33,8 +33,8 @@ impl HeadWeights {
             (true, true) => {
                 let hidden = hidden.or_else(|| l.rows_of(DENSE_2)).unwrap_or(0);
                 Ok(Some(HeadWeights {
-                    dense_2: pack_f32(l.linear(DENSE_2, n_embd, hidden)?)?,
-                    dense_3: pack_f32(l.linear(DENSE_3, hidden, n_embd)?)?,
+                    dense_2: l.pack_f32(l.linear(DENSE_2, n_embd, hidden)?)?,
+                    dense_3: l.pack_f32(l.linear(DENSE_3, hidden, n_embd)?)?,
                 }))
             }
             (false, false) if allow_missing => Ok(None),

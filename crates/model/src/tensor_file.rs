@@ -8,8 +8,10 @@
 
 use crate::error::ModelError;
 use gguf::{GgufFile, TensorInfo};
+use kernels::ThreadPool;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 pub struct TensorFile {
     file: File,
@@ -49,6 +51,41 @@ impl TensorFile {
         let mut buf = vec![0u8; len];
         self.read_at(info.offset, &mut buf, &info.name)?;
         Ok(buf)
+    }
+
+    /// [`read_tensor`](Self::read_tensor) with the copy split over `pool`'s threads (large
+    /// tensors: the copy out of the page cache and the page faults of the new buffer are a
+    /// good part of load time).
+    pub fn read_tensor_on(
+        &self,
+        info: &TensorInfo,
+        pool: &ThreadPool,
+    ) -> Result<Vec<u8>, ModelError> {
+        /// Below this, one read.
+        const SPLIT_BYTES: usize = 1 << 20;
+        let len = usize::try_from(info.n_bytes).map_err(|_| {
+            ModelError::bad_metadata(&info.name, format!("{} bytes is too large", info.n_bytes))
+        })?;
+        let n = if len >= SPLIT_BYTES {
+            pool.n_threads()
+        } else {
+            1
+        };
+        let mut buf = vec![0u8; len];
+        let chunk = len.div_ceil(n).max(1);
+        let chunks: Vec<Mutex<&mut [u8]>> = buf.chunks_mut(chunk).map(Mutex::new).collect();
+        let error = Mutex::new(None);
+        pool.run(chunks.len(), &|i| {
+            let mut c = chunks[i].lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = self.read_at(info.offset + (i * chunk) as u64, &mut c, &info.name) {
+                *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            }
+        });
+        drop(chunks);
+        match error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(buf),
+        }
     }
 
     /// Fills `buf` from `offset` bytes into the data section; `what` names the tensor for errors.

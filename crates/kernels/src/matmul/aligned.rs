@@ -11,11 +11,27 @@ pub(crate) struct AlignedBytes {
 }
 
 impl AlignedBytes {
+    /// `len` zero bytes. Allocated zeroed (no memset: fresh pages from the OS are zero, and
+    /// they are faulted in by whichever thread first writes them, e.g. the packing tasks).
     pub(crate) fn zeroed(len: usize) -> Self {
-        AlignedBytes {
-            lines: vec![Line([0; 64]); len.div_ceil(64)],
-            len,
+        let n = len.div_ceil(64);
+        if n == 0 {
+            return AlignedBytes {
+                lines: Vec::new(),
+                len,
+            };
         }
+        let layout = std::alloc::Layout::array::<Line>(n).expect("buffer size overflows");
+        // SAFETY: `layout` has a non-zero size (n > 0).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Line>();
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `ptr` was allocated by the global allocator with the layout of [Line; n]
+        // (Vec's own layout for capacity n), and all n elements are initialised (zero bytes
+        // are a valid Line).
+        let lines = unsafe { Vec::from_raw_parts(ptr, n, n) };
+        AlignedBytes { lines, len }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {

@@ -16,7 +16,26 @@ pub(crate) struct FloatPanels {
 }
 
 impl FloatPanels {
-    /// Repack row-major `w` [rows, cols]; padding columns are zero.
+    /// Panels already filled (`matmul::pack`): `buf` holds n_panels × [k][nr] f32.
+    pub(crate) fn from_buf(buf: AlignedBytes, nr: usize, k: usize, n_panels: usize) -> Self {
+        debug_assert_eq!(buf.len(), n_panels * k * nr * 4);
+        FloatPanels {
+            buf,
+            nr,
+            k,
+            n_panels,
+        }
+    }
+
+    /// The panel values (tests compare packings).
+    #[cfg(test)]
+    pub(crate) fn values(&self) -> &[f32] {
+        self.buf.as_f32()
+    }
+
+    /// Repack row-major `w` [rows, cols]; padding columns are zero. The reference the
+    /// load-time packing (`matmul::pack`) is tested against.
+    #[cfg(test)]
     pub(crate) fn pack(w: &[f32], rows: usize, cols: usize, nr: usize) -> Self {
         let n_panels = rows.div_ceil(nr);
         let mut buf = AlignedBytes::zeroed(n_panels * cols * nr * 4);

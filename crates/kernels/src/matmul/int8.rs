@@ -43,9 +43,18 @@ pub(crate) enum Layout {
 }
 
 impl Layout {
+    /// Consecutive k-bytes of one column in a run (4, or 8 for `Pairs8`).
+    #[inline]
+    pub(super) fn run(self) -> usize {
+        match self {
+            Layout::Biased4 | Layout::Signed4 => 4,
+            Layout::Pairs8 => 8,
+        }
+    }
+
     /// Offset of weight byte (column c, k) inside a block of a panel of nr columns.
     #[inline]
-    fn offset(self, nr: usize, c: usize, k: usize) -> usize {
+    pub(super) fn offset(self, nr: usize, c: usize, k: usize) -> usize {
         match self {
             Layout::Biased4 | Layout::Signed4 => (k / 4) * nr * 4 + c * 4 + k % 4,
             Layout::Pairs8 => (k / 8) * nr * 8 + (c / 2) * 16 + (c % 2) * 8 + k % 8,
@@ -127,7 +136,27 @@ impl IntPanels {
         nr * (QK + 4)
     }
 
-    /// Repack row-major int8 weights `q` [rows, cols] and scales `d` [rows, cols/32].
+    /// Panels already filled (`matmul::pack`): `buf` holds n_panels × nb blocks of
+    /// [`block_bytes`](Self::block_bytes)`(nr)`.
+    pub(crate) fn from_buf(buf: AlignedBytes, nr: usize, nb: usize, n_panels: usize) -> Self {
+        debug_assert_eq!(buf.len(), n_panels * nb * Self::block_bytes(nr));
+        IntPanels {
+            buf,
+            nr,
+            nb,
+            n_panels,
+        }
+    }
+
+    /// The panel bytes (tests compare packings).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.buf.as_bytes()
+    }
+
+    /// Repack row-major int8 weights `q` [rows, cols] and scales `d` [rows, cols/32], byte by
+    /// byte: the reference the load-time packing (`matmul::pack`) is tested against.
+    #[cfg(test)]
     pub(crate) fn pack(
         q: &[i8],
         d: &[f32],

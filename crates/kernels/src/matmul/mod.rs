@@ -40,10 +40,11 @@ mod int8_arm;
 #[cfg(target_arch = "x86_64")]
 mod int8_x86;
 mod offsets;
+mod pack;
 mod scalar;
 
 use crate::pool::{SyncPtr, ThreadPool};
-use crate::quant::{quantize_block_q8_0, row_ints, QK};
+use crate::quant::{quantize_block_q8_0, QK};
 use crate::{Isa, KernelError, WeightRef};
 use float::FloatPanels;
 use int8::{IntPanels, QuantPtrs};
@@ -131,12 +132,51 @@ impl PackedMatrix {
     /// products, each row converted as `quant::row_ints` describes (plus a per-block offset
     /// term for the affine types Q4_1/Q5_1/Q4_K/Q5_K); if every part is a float
     /// type it uses f32 math. Mixed float/quantized parts are all dequantized to f32.
+    ///
+    /// Runs on the calling thread; [`pack_on`](Self::pack_on) spreads the work over a pool.
     pub fn pack(parts: &[WeightRef<'_>]) -> Result<PackedMatrix, KernelError> {
         Self::pack_for(crate::active_isa(), parts)
     }
 
+    /// [`pack`](Self::pack) with the conversion spread over `pool`'s threads (panels are
+    /// converted independently: the result is the same for any thread count).
+    pub fn pack_on(
+        parts: &[WeightRef<'_>],
+        pool: &ThreadPool,
+    ) -> Result<PackedMatrix, KernelError> {
+        Self::pack_for_on(crate::active_isa(), parts, pool)
+    }
+
     /// [`pack`](Self::pack) for an explicit path (falls back to a supported one).
     pub fn pack_for(isa: Isa, parts: &[WeightRef<'_>]) -> Result<PackedMatrix, KernelError> {
+        Self::pack_for_on(isa, parts, &ThreadPool::new(1))
+    }
+
+    /// [`pack_for`](Self::pack_for) spread over `pool`'s threads.
+    pub fn pack_for_on(
+        isa: Isa,
+        parts: &[WeightRef<'_>],
+        pool: &ThreadPool,
+    ) -> Result<PackedMatrix, KernelError> {
+        Self::pack_impl(isa, parts, pool, false)
+    }
+
+    /// [`pack_on`](Self::pack_on), but quantized parts are dequantized to f32 too
+    /// ([`crate::dequantize_row`]), so the matmul runs in f32 without quantizing the
+    /// activations.
+    pub fn pack_f32_on(
+        parts: &[WeightRef<'_>],
+        pool: &ThreadPool,
+    ) -> Result<PackedMatrix, KernelError> {
+        Self::pack_impl(crate::active_isa(), parts, pool, true)
+    }
+
+    fn pack_impl(
+        isa: Isa,
+        parts: &[WeightRef<'_>],
+        pool: &ThreadPool,
+        f32_only: bool,
+    ) -> Result<PackedMatrix, KernelError> {
         let isa = isa.or_supported();
         let first = parts.first().ok_or(KernelError::NoParts)?;
         let cols = first.cols;
@@ -177,54 +217,10 @@ impl PackedMatrix {
             }
             rows += p.rows;
         }
-        let all_int = parts.iter().all(|p| p.wtype.is_quantized());
-        let data = if all_int {
-            let nb = cols / QK;
-            let mut q = vec![0i8; rows * cols];
-            let mut d = vec![0f32; rows * nb];
-            // [rows, nb] block offsets (zero for non-affine parts)
-            let mut m = vec![0f32; rows * nb];
-            let mut r = 0;
-            let mut tmp = vec![0f32; cols];
-            for p in parts {
-                let rb = p.wtype.row_bytes(cols).expect("checked above");
-                for row in p.data.chunks_exact(rb) {
-                    row_ints(
-                        p.wtype,
-                        row,
-                        &mut q[r * cols..(r + 1) * cols],
-                        &mut d[r * nb..(r + 1) * nb],
-                        &mut m[r * nb..(r + 1) * nb],
-                        &mut tmp,
-                    );
-                    r += 1;
-                }
-            }
-            let m = parts.iter().any(|p| p.wtype.is_affine()).then_some(m);
-            if isa == Isa::Scalar {
-                Packed::Int { q, d, m }
-            } else {
-                let (nr, _, layout) = panel_rows(isa);
-                let panels = IntPanels::pack(&q, &d, rows, cols, nr, layout);
-                drop((q, d));
-                let m = m.map(|m| FloatPanels::pack(&m, rows, nb, nr));
-                Packed::IntPanels(panels, m)
-            }
+        let data = if !f32_only && parts.iter().all(|p| p.wtype.is_quantized()) {
+            pack::pack_int(isa, parts, rows, cols, pool)
         } else {
-            let mut w = vec![0f32; rows * cols];
-            let mut r = 0;
-            for p in parts {
-                let rb = p.wtype.row_bytes(cols).expect("checked above");
-                for row in p.data.chunks_exact(rb) {
-                    crate::dequantize_row(p.wtype, row, &mut w[r * cols..(r + 1) * cols])?;
-                    r += 1;
-                }
-            }
-            if isa == Isa::Scalar {
-                Packed::Float { w }
-            } else {
-                Packed::FloatPanels(FloatPanels::pack(&w, rows, cols, panel_rows(isa).1))
-            }
+            pack::pack_float(isa, parts, rows, cols, pool)
         };
         Ok(PackedMatrix {
             isa,

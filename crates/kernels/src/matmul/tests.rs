@@ -1,5 +1,5 @@
 use super::*;
-use crate::quant::{Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES};
+use crate::quant::{row_ints, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES};
 use crate::WeightType;
 use half::{bf16, f16};
 use rand::rngs::StdRng;
@@ -561,5 +561,150 @@ fn affine_offset_term_matches_scalar_and_reference() {
             );
         }
         assert!(PackedMatrix::pack_for(isa, &parts).unwrap().size_bytes() > 0);
+    }
+}
+
+/// The serial row-major packing the load-time packing (`pack.rs`) must reproduce byte for
+/// byte: every row through `row_ints` (int8) or `dequantize_row` (f32), then the reference
+/// panel repacking of `IntPanels::pack` / `FloatPanels::pack`.
+fn reference_packing(isa: Isa, parts: &[WeightRef<'_>], f32_only: bool) -> Packed {
+    let cols = parts[0].cols;
+    let rows: usize = parts.iter().map(|p| p.rows).sum();
+    let nb = cols / QK;
+    let all_rows = || {
+        parts.iter().flat_map(|p| {
+            let rb = p.wtype.row_bytes(cols).unwrap();
+            p.data.chunks_exact(rb).map(move |r| (p.wtype, r))
+        })
+    };
+    if !f32_only && parts.iter().all(|p| p.wtype.is_quantized()) {
+        let (mut q, mut d, mut m) = (
+            vec![0i8; rows * cols],
+            vec![0f32; rows * nb],
+            vec![0f32; rows * nb],
+        );
+        let mut tmp = vec![0f32; cols];
+        for (r, (wtype, row)) in all_rows().enumerate() {
+            row_ints(
+                wtype,
+                row,
+                &mut q[r * cols..(r + 1) * cols],
+                &mut d[r * nb..(r + 1) * nb],
+                &mut m[r * nb..(r + 1) * nb],
+                &mut tmp,
+            );
+        }
+        let m = parts.iter().any(|p| p.wtype.is_affine()).then_some(m);
+        if isa == Isa::Scalar {
+            return Packed::Int { q, d, m };
+        }
+        let (nr, _, layout) = panel_rows(isa);
+        let panels = IntPanels::pack(&q, &d, rows, cols, nr, layout);
+        Packed::IntPanels(panels, m.map(|m| FloatPanels::pack(&m, rows, nb, nr)))
+    } else {
+        let mut w = vec![0f32; rows * cols];
+        for (r, (wtype, row)) in all_rows().enumerate() {
+            crate::dequantize_row(wtype, row, &mut w[r * cols..(r + 1) * cols]).unwrap();
+        }
+        if isa == Isa::Scalar {
+            return Packed::Float { w };
+        }
+        Packed::FloatPanels(FloatPanels::pack(&w, rows, cols, panel_rows(isa).1))
+    }
+}
+
+fn same_packing(a: &Packed, b: &Packed) -> bool {
+    let f = |x: &[f32], y: &[f32]| crate::same_bits(x, y);
+    let fp = |x: &FloatPanels, y: &FloatPanels| {
+        (x.nr, x.k, x.n_panels) == (y.nr, y.k, y.n_panels) && f(x.values(), y.values())
+    };
+    match (a, b) {
+        (Packed::Float { w: x }, Packed::Float { w: y }) => f(x, y),
+        (
+            Packed::Int { q, d, m },
+            Packed::Int {
+                q: q2,
+                d: d2,
+                m: m2,
+            },
+        ) => {
+            q == q2
+                && f(d, d2)
+                && match (m, m2) {
+                    (None, None) => true,
+                    (Some(x), Some(y)) => f(x, y),
+                    _ => false,
+                }
+        }
+        (Packed::FloatPanels(x), Packed::FloatPanels(y)) => fp(x, y),
+        (Packed::IntPanels(x, m), Packed::IntPanels(y, m2)) => {
+            (x.nr, x.nb, x.n_panels) == (y.nr, y.nb, y.n_panels)
+                && x.bytes() == y.bytes()
+                && match (m, m2) {
+                    (None, None) => true,
+                    (Some(x), Some(y)) => fp(x, y),
+                    _ => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+/// Packing on 1, 2 or 3 threads gives exactly the serial reference's bytes, for every type and
+/// path, odd row counts (partial last panels) and fused parts of mixed types.
+#[test]
+fn parallel_packing_matches_the_serial_reference() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
+    let mut cases: Vec<Vec<(WeightType, usize)>> = ALL_TYPES
+        .into_iter()
+        .flat_map(|t| [vec![(t, 1)], vec![(t, 37)], vec![(t, 70)]])
+        .collect();
+    cases.push(vec![
+        (WeightType::Q4_K, 19),
+        (WeightType::Q6_K, 7),
+        (WeightType::Q8_0, 40),
+    ]);
+    cases.push(vec![(WeightType::Q5_0, 3), (WeightType::BF16, 9)]);
+    for case in cases {
+        let cols = case
+            .iter()
+            .map(|&(t, _)| t.block_size())
+            .max()
+            .unwrap()
+            .max(QK)
+            * 3;
+        let datas: Vec<Vec<u8>> = case
+            .iter()
+            .map(|&(t, r)| random_weights(t, r, cols, &mut rng))
+            .collect();
+        let parts: Vec<WeightRef<'_>> = case
+            .iter()
+            .zip(&datas)
+            .map(|(&(wtype, rows), data)| WeightRef {
+                wtype,
+                data,
+                rows,
+                cols,
+            })
+            .collect();
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            let want = reference_packing(isa, &parts, false);
+            for pool in &pools {
+                let got = PackedMatrix::pack_for_on(isa, &parts, pool).unwrap();
+                assert!(
+                    same_packing(&got.data, &want),
+                    "{case:?} on {isa:?}, {} threads",
+                    pool.n_threads()
+                );
+            }
+        }
+        // quantized parts forced to f32 (the dense head), on the active path
+        let want = reference_packing(crate::active_isa(), &parts, true);
+        let got = PackedMatrix::pack_f32_on(&parts, &pools[2]).unwrap();
+        assert!(
+            !got.is_int8() && same_packing(&got.data, &want),
+            "{case:?} as f32"
+        );
     }
 }

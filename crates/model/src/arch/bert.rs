@@ -199,8 +199,13 @@ impl BertEmbeddings {
         data: TensorFile,
         cfg: &BertConfig,
         positions: bool,
+        pool: &ThreadPool,
     ) -> Result<BertEmbeddings, ModelError> {
-        let l = Loader { file, data: &data };
+        let l = Loader {
+            file,
+            data: &data,
+            pool,
+        };
         let n_embd = cfg.attn.n_embd;
         const TYPES: &str = "token_types.weight";
         let token_type0 = match l.rows_of(TYPES) {
@@ -267,12 +272,16 @@ pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loa
     let meta = Meta { file, arch: ARCH };
     let cfg = BertConfig::from_meta(&meta)?;
     let pooling = pooling(&meta, opts, Pooling::Mean)?;
-    let l = Loader { file, data: &data };
+    let l = Loader {
+        file,
+        data: &data,
+        pool: opts.pool,
+    };
     let layers = (0..cfg.n_layer)
         .map(|il| PostNormLayer::load(&l, il, &cfg, Act::GeluErf))
         .collect::<Result<Vec<_>, _>>()?;
     let weight_type = l.type_name(&["blk.0.attn_q.weight", "blk.0.attn_qkv.weight"]);
-    let embd = BertEmbeddings::load(file, data, &cfg, true)?;
+    let embd = BertEmbeddings::load(file, data, &cfg, true, opts.pool)?;
     let info = ArchInfo {
         arch: ARCH,
         n_layer: cfg.n_layer,

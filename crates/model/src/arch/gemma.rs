@@ -201,7 +201,11 @@ pub struct Gemma {
 
 pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loaded, ModelError> {
     let cfg = Config::from_gguf(file)?;
-    let l = Loader { file, data: &data };
+    let l = Loader {
+        file,
+        data: &data,
+        pool: opts.pool,
+    };
     let d = cfg.attn;
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for il in 0..cfg.n_layer {

@@ -50,10 +50,12 @@ pub trait Encoder: Send + Sync {
 }
 
 /// What loading options an architecture honours.
-pub struct LoadOptions {
+pub struct LoadOptions<'a> {
     pub allow_missing_head: bool,
     /// Replaces the file's pooling.
     pub pooling: Option<Pooling>,
+    /// Threads that repack the weights (the engine's pool).
+    pub pool: &'a ThreadPool,
 }
 
 /// Facts about a loaded model, for `ModelInfo`.

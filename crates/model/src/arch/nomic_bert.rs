@@ -65,12 +65,16 @@ pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loa
     )?;
     let rope_base = meta.positive("rope.freq_base")?;
     let pooling = pooling(&meta, opts, Pooling::Mean)?;
-    let l = Loader { file, data: &data };
+    let l = Loader {
+        file,
+        data: &data,
+        pool: opts.pool,
+    };
     let layers = (0..cfg.n_layer)
         .map(|il| PostNormLayer::load(&l, il, &cfg, Act::SiluGated))
         .collect::<Result<Vec<_>, _>>()?;
     let weight_type = l.type_name(&["blk.0.attn_qkv.weight", "blk.0.attn_q.weight"]);
-    let embd = BertEmbeddings::load(file, data, &cfg, false)?;
+    let embd = BertEmbeddings::load(file, data, &cfg, false, opts.pool)?;
     let info = ArchInfo {
         arch: ARCH,
         n_layer: cfg.n_layer,

@@ -5,7 +5,7 @@
 //! `cur` in, `cur` out: the output projection's bias (if any) is left to the caller, which
 //! fuses it with the residual add (see [`residual_layer_norm`](super::norm::residual_layer_norm)).
 
-use super::load::{pack, Loader};
+use super::load::Loader;
 use super::rope::RopeTable;
 use crate::arch::Batch;
 use crate::error::ModelError;
@@ -75,9 +75,9 @@ impl AttnWeights {
         let (n_embd, n_q, n_kv) = (d.n_embd, d.n_q(), d.n_kv());
         let qkv = if l.has(&n("attn_qkv", "weight")) {
             // Some converters store Q, K and V already fused.
-            pack(&[l.linear(&n("attn_qkv", "weight"), n_embd, n_q + 2 * n_kv)?])?
+            l.pack(&[l.linear(&n("attn_qkv", "weight"), n_embd, n_q + 2 * n_kv)?])?
         } else {
-            pack(&[
+            l.pack(&[
                 l.linear(&n("attn_q", "weight"), n_embd, n_q)?,
                 l.linear(&n("attn_k", "weight"), n_embd, n_kv)?,
                 l.linear(&n("attn_v", "weight"), n_embd, n_kv)?,
@@ -113,7 +113,7 @@ impl AttnWeights {
             qkv,
             qkv_bias,
             qk_norm,
-            output: pack(&[l.linear(&n("attn_output", "weight"), n_q, n_embd)?])?,
+            output: l.pack(&[l.linear(&n("attn_output", "weight"), n_q, n_embd)?])?,
             output_bias: l.opt_vector(&n("attn_output", "bias"), n_embd)?,
         })
     }

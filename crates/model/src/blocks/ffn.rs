@@ -4,7 +4,7 @@
 //! `cur` in, `cur` out: ffn_down's bias (if any) is left to the caller, which fuses it with the
 //! residual add (see [`residual_layer_norm`](super::norm::residual_layer_norm)).
 
-use super::load::{pack, Loader};
+use super::load::Loader;
 use crate::error::ModelError;
 use crate::profile::OpTimer;
 use crate::scratch::Scratch;
@@ -63,18 +63,18 @@ impl FfnWeights {
                     ));
                 }
             }
-            pack(&[
+            l.pack(&[
                 l.linear(&n("ffn_gate.weight"), n_embd, n_ff)?,
                 l.linear(&n("ffn_up.weight"), n_embd, n_ff)?,
             ])?
         } else {
-            pack(&[l.linear(&n("ffn_up.weight"), n_embd, n_ff)?])?
+            l.pack(&[l.linear(&n("ffn_up.weight"), n_embd, n_ff)?])?
         };
         Ok(FfnWeights {
             act,
             up,
             up_bias: l.opt_vector(&n("ffn_up.bias"), n_ff)?,
-            down: pack(&[l.linear(&n("ffn_down.weight"), n_ff, n_embd)?])?,
+            down: l.pack(&[l.linear(&n("ffn_down.weight"), n_ff, n_embd)?])?,
             down_bias: l.opt_vector(&n("ffn_down.bias"), n_embd)?,
         })
     }
