@@ -17,6 +17,33 @@ section() { echo "==> $1 (at $((SECONDS - t0)) s)" >&2; }
 section "fmt"
 cargo fmt --all --check
 
+section "python venv ($target/venv), in the background while the build runs"
+# Network- and disk-bound: gguf and numpy (the gguf crate's tests), openai (the server's), and the
+# Python package's pinned test dependencies (crates/python/requirements-test.txt).
+mkdir -p "$target"
+venv="$(cd "$target" && pwd)/venv"
+venv_log="$target/venv-setup.log"
+setup_venv() {
+  if [ ! -x "$venv/bin/python3" ]; then
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv"; then
+      rm -rf "$venv"
+      if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "python3 cannot create a venv; installing Debian's python3-venv" >&2
+        apt-get install -y python3-venv || { apt-get update && apt-get install -y python3-venv; }
+        python3 -m venv "$venv"
+      else
+        echo "error: python3 cannot create a venv; install it (Debian/Ubuntu: sudo apt-get install python3-venv)" >&2
+        return 1
+      fi
+    fi
+  fi
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check gguf numpy openai \
+    -r crates/python/requirements-test.txt
+}
+setup_venv >"$venv_log" 2>&1 &
+venv_job=$!
+
 section "build + clippy (the binary, all tests and examples, linted as they compile)"
 # Clippy lints the workspace's crates while they compile for the tests: cargo runs clippy-driver
 # (a rustc that also lints) on them, as `cargo clippy` does, so nothing is compiled twice (a
@@ -34,23 +61,12 @@ fi
 cargo test --workspace --no-run
 bin="$target/debug/ggufembed"
 
-section "python venv ($target/venv: gguf, numpy for the gguf crate, openai for the server)"
-venv="$(cd "$target" && pwd)/venv"
-if [ ! -x "$venv/bin/python3" ]; then
-  rm -rf "$venv"
-  if ! python3 -m venv "$venv"; then
-    rm -rf "$venv"
-    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-      echo "python3 cannot create a venv; installing Debian's python3-venv" >&2
-      apt-get install -y python3-venv || { apt-get update && apt-get install -y python3-venv; }
-      python3 -m venv "$venv"
-    else
-      echo "error: python3 cannot create a venv; install it (Debian/Ubuntu: sudo apt-get install python3-venv)" >&2
-      exit 1
-    fi
-  fi
+section "python venv: ready"
+if ! wait "$venv_job"; then
+  cat "$venv_log" >&2
+  echo "error: setting up the Python venv failed (log above)" >&2
+  exit 1
 fi
-"$venv/bin/python3" -m pip install -q --disable-pip-version-check gguf numpy openai
 # Tests and `ggufembed pull` run `python3`: the venv's.
 export PATH="$venv/bin:$PATH"
 
@@ -94,13 +110,12 @@ section "test"
 cargo test --workspace --no-fail-fast
 
 section "python package (crates/python: build into $target/venv, pytest)"
-# The pinned test dependencies, the extension built and installed from the checkout (maturin from
-# the venv, no build isolation), then its pytest suite: bit-equality with `ggufembed embed`,
+# The extension built and installed from the checkout (maturin from the venv, which has the
+# pinned test dependencies, no build isolation), then its pytest suite: bit-equality with `ggufembed embed`,
 # precisions, errors, threads, Ctrl-C, pickling, LangChain, LlamaIndex, Ray Data.
 # The extension is built in the test profile (`--profile dev`), so it reuses every crate the
 # `build` section compiled (~20 s instead of a release build of the whole tree); users'
 # `pip install ./crates/python` builds the release profile (pyproject.toml).
-"$venv/bin/python3" -m pip install -q --disable-pip-version-check -r crates/python/requirements-test.txt
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/python3" -m pip install -q --disable-pip-version-check \
   --no-build-isolation --no-deps --force-reinstall ./crates/python
 GGUFEMBED_BIN="$bin" "$venv/bin/python3" -m pytest -q crates/python/tests
