@@ -421,31 +421,16 @@ mod peak {
                     unsafe fn body(iters: u64) -> f64 {
                         let a = std::hint::black_box($init);
                         let b = std::hint::black_box($init);
-                        // 12 named accumulators: kept in registers, 12 independent chains (the
-                        // intrinsic is called here, not through a closure, which would lose
-                        // the target feature and not inline)
-                        let (mut r0, mut r1, mut r2, mut r3, mut r4, mut r5) =
-                            ($init, $init, $init, $init, $init, $init);
-                        let (mut r6, mut r7, mut r8, mut r9, mut r10, mut r11) =
-                            ($init, $init, $init, $init, $init, $init);
+                        // 12 accumulators, 12 independent chains; the intrinsic is called
+                        // here, not through a closure (which would lose the target feature and
+                        // not inline), so LLVM unrolls the inner loop and keeps them in registers
+                        let mut acc = [$init; 12];
                         for _ in 0..iters {
-                            r0 = $op(r0, a, b);
-                            r1 = $op(r1, a, b);
-                            r2 = $op(r2, a, b);
-                            r3 = $op(r3, a, b);
-                            r4 = $op(r4, a, b);
-                            r5 = $op(r5, a, b);
-                            r6 = $op(r6, a, b);
-                            r7 = $op(r7, a, b);
-                            r8 = $op(r8, a, b);
-                            r9 = $op(r9, a, b);
-                            r10 = $op(r10, a, b);
-                            r11 = $op(r11, a, b);
+                            for r in acc.iter_mut() {
+                                *r = $op(*r, a, b);
+                            }
                         }
-                        [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11]
-                            .into_iter()
-                            .map(|r| $lane0(r) as f64)
-                            .sum()
+                        acc.into_iter().map(|r| $lane0(r) as f64).sum()
                     }
                     // SAFETY: callers checked avx512f + avx512vnni (`measure`).
                     unsafe { body(iters) }
