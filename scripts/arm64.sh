@@ -31,10 +31,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 
+# The kernels crate with overflow checks and debug assertions (std's unchecked-access
+# preconditions included), which the workspace's dev profile turns off for the x86-64 build's
+# speed (Cargo.toml): here its tests (the scalar twins and every NEON path) and the smoke test
+# run with them.
+checks=(--config 'profile.dev.package.kernels.overflow-checks=true'
+  --config 'profile.dev.package.kernels.debug-assertions=true')
+
 # 1. kernels' tests (cargo runs them through the qemu runner of .cargo/config.toml)
 for cpu in max cortex-a72; do
   echo "== kernels tests under qemu-aarch64 -cpu $cpu"
-  QEMU_CPU=$cpu cargo test -q -p kernels --target "$target"
+  QEMU_CPU=$cpu cargo test -q "${checks[@]}" -p kernels --target "$target"
 done
 
 # 2. real-model smoke test, bit for bit against x86-64. On ARM the library runs through the model
@@ -50,7 +57,7 @@ x86_bin="$dir/debug/ggufembed"
 # scripts/test.sh has built the x86-64 binary with the workspace's feature set; building it
 # again with `-p cli` alone would recompile part of the dependency tree.
 [ -x "$x86_bin" ] || cargo build -q -p cli
-cargo build -q -p model --example embed_raw --target "$target"
+cargo build -q "${checks[@]}" -p model --example embed_raw --target "$target"
 arm_bin="$dir/$target/debug/examples/embed_raw"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
