@@ -7,8 +7,11 @@
 //! peak, measured first on x86-64 with AVX-512 VNNI (`--peak` alone prints it): the rate of
 //! independent register-only zmm `vpdpbusd` (64 int8 MACs each) and, for `--f32`, zmm FMA
 //! (16 MACs each), per core and on all `--threads` at once. Elsewhere the peak is assumed
-//! (370 G int8 MAC/s, 88 G f32 MAC/s per core: a Sapphire Rapids-class core). `--attn` measures
-//! attention instead.
+//! (370 G int8 MAC/s, 88 G f32 MAC/s per core: a Sapphire Rapids-class core). `--peak` also
+//! measures the ceiling of the int8 microkernel's instruction mix: per accumulator and 32-block,
+//! 8 `vpdpbusd` then the block's f32 scaling (cvt + mul + fma), and with the affine types'
+//! offset fma. Any kernel that keeps both operands' per-block scales (ours, ggml's) issues at
+//! least that mix. `--attn` measures attention instead.
 
 use kernels::{matmul, Isa, MatmulScratch, PackedMatrix, ThreadPool, WeightRef, WeightType};
 use std::time::Instant;
@@ -273,6 +276,13 @@ fn main() {
                 ),
                 None => println!("--peak needs x86-64 with AVX-512 VNNI"),
             }
+            if let Some((b, o)) = peak::block_mix(nt) {
+                println!(
+                    "  with each 32-block's f32 scaling (8 vpdpbusd + cvt + mul + fma per \
+                     accumulator, the Q8_0 x Q8_0 microkernel's mix): {b:.1} G int8 MAC/s per core; \
+                     with the affine types' offset fma too (Q4_K, Q5_K, Q4_1, Q5_1): {o:.1}"
+                );
+            }
         }
         return;
     }
@@ -383,31 +393,65 @@ mod peak {
             {
                 return None;
             }
-            let run = |f: fn(u64) -> f64, macs_per_instr: f64| {
-                const ITERS: u64 = 20_000_000; // x 12 instructions per iteration
-                let per_thread: Vec<f64> = std::thread::scope(|s| {
-                    let hs: Vec<_> = (0..threads)
-                        .map(|_| {
-                            s.spawn(move || {
-                                f(ITERS / 20); // warm up (clock ramp)
-                                let t = std::time::Instant::now();
-                                let sink = f(ITERS);
-                                std::hint::black_box(sink);
-                                (ITERS * 12) as f64 * macs_per_instr / t.elapsed().as_secs_f64()
-                            })
-                        })
-                        .collect();
-                    hs.into_iter().map(|h| h.join().unwrap()).collect()
-                });
-                per_thread.iter().sum::<f64>() / threads as f64 / 1e9
-            };
-            Some((run(x86::vnni, 64.0), run(x86::fma, 16.0)))
+            Some((
+                run(threads, x86::vnni, ITERS, 12.0 * 64.0),
+                run(threads, x86::fma, ITERS, 12.0 * 16.0),
+            ))
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = threads;
             None
         }
+    }
+
+    /// The int8 rate of the Q8_0 × Q8_0 microkernel's instruction mix, register-only: per
+    /// accumulator and 32-block, 8 zmm `vpdpbusd` into an int32 accumulator, then
+    /// `acc = fma(f32(isum) · d_x, d_w, acc)` (cvt + mul + fma), 12 accumulators. The ceiling of
+    /// any kernel that keeps both operands' per-block scales (ours, ggml's) on this CPU, in G int8
+    /// MAC/s per core; second, the same with one more fma per accumulator and block (the
+    /// offset term of affine weights, `matmul::offsets`). `None` without AVX-512 VNNI.
+    pub fn block_mix(threads: usize) -> Option<(f64, f64)> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !(std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vnni"))
+            {
+                return None;
+            }
+            let macs = 12.0 * 8.0 * 64.0;
+            Some((
+                run(threads, x86::block_mix::<false>, ITERS / 8, macs),
+                run(threads, x86::block_mix::<true>, ITERS / 8, macs),
+            ))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = threads;
+            None
+        }
+    }
+
+    /// Iterations of the 12-accumulator loops.
+    const ITERS: u64 = 20_000_000;
+
+    /// G MACs/s per core of `f(iters)` (`macs_per_iter` each) on `threads` threads at once.
+    fn run(threads: usize, f: fn(u64) -> f64, iters: u64, macs_per_iter: f64) -> f64 {
+        let per_thread: Vec<f64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(move || {
+                        f(iters / 20); // warm up (clock ramp)
+                        let t = std::time::Instant::now();
+                        let sink = f(iters);
+                        std::hint::black_box(sink);
+                        iters as f64 * macs_per_iter / t.elapsed().as_secs_f64()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        per_thread.iter().sum::<f64>() / threads as f64 / 1e9
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -447,5 +491,41 @@ mod peak {
         chains!(fma, "avx512f", _mm512_set1_ps(1.0), _mm512_fmadd_ps, |r| {
             _mm_cvtss_f32(_mm512_castps512_ps128(r))
         });
+
+        pub fn block_mix<const OFFSET: bool>(iters: u64) -> f64 {
+            #[target_feature(enable = "avx512f,avx512vnni")]
+            unsafe fn body<const OFFSET: bool>(iters: u64) -> f64 {
+                let a = std::hint::black_box(_mm512_set1_epi8(1));
+                let b = std::hint::black_box(_mm512_set1_epi8(1));
+                let dx = std::hint::black_box(_mm512_set1_ps(1e-9));
+                let dw = std::hint::black_box(_mm512_set1_ps(1.0));
+                let m = std::hint::black_box(_mm512_set1_ps(1e-9));
+                // distinct, opaque starting values: no two chains can be merged, and the int32
+                // chains run on from block to block (the kernel re-seeds each block with a
+                // broadcast instead, off the arithmetic ports), so nothing is loop-invariant
+                let mut accf: [__m512; 12] =
+                    std::hint::black_box(std::array::from_fn(|r| _mm512_set1_ps(r as f32)));
+                let mut acci: [__m512i; 12] =
+                    std::hint::black_box(std::array::from_fn(|r| _mm512_set1_epi32(r as i32)));
+                for _ in 0..iters {
+                    for _ in 0..8 {
+                        for r in acci.iter_mut() {
+                            *r = _mm512_dpbusd_epi32(*r, a, b);
+                        }
+                    }
+                    for (f, i) in accf.iter_mut().zip(acci) {
+                        *f = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(i), dx), dw, *f);
+                        if OFFSET {
+                            *f = _mm512_fmadd_ps(m, dx, *f);
+                        }
+                    }
+                }
+                accf.into_iter()
+                    .map(|r| _mm_cvtss_f32(_mm512_castps512_ps128(r)) as f64)
+                    .sum()
+            }
+            // SAFETY: callers checked avx512f + avx512vnni (`block_mix`).
+            unsafe { body::<OFFSET>(iters) }
+        }
     }
 }
