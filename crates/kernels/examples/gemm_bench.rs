@@ -185,7 +185,7 @@ fn attn_bench(isa: Isa, threads: &[usize], ntoks: &[usize], min_secs: f64) {
 
 /// Element-wise kernels at the model's row sizes, ns per element.
 fn ops_bench(isa: Isa, min_secs: f64) {
-    use kernels::{gelu_tanh_mul_with, rms_norm_with, rope_neox_with};
+    use kernels::{add_gelu_erf_inplace_with, gelu_tanh_mul_with, rms_norm_with, rope_neox_with};
     let n = 1152 * 64;
     let rnd = |n: usize, seed| {
         bytes(n, seed)
@@ -199,6 +199,20 @@ fn ops_bench(isa: Isa, min_secs: f64) {
     println!(
         "gelu_tanh_mul isa={isa}: {:.3} ns/element",
         wall * 1e9 / n as f64
+    );
+    // the exact GELU (BERT) with its bias, in place: a fresh copy each call (the copy is timed
+    // on its own and subtracted)
+    let (copy, _) = measure(min_secs, || out.copy_from_slice(&g));
+    let bias = rnd(1536, 4);
+    let (wall, _) = measure(min_secs, || {
+        out.copy_from_slice(&g);
+        for row in out.chunks_exact_mut(1536) {
+            add_gelu_erf_inplace_with(isa, row, &bias);
+        }
+    });
+    println!(
+        "add_gelu_erf_inplace(1536) isa={isa}: {:.3} ns/element",
+        (wall - copy) * 1e9 / n as f64
     );
     let w = rnd(768, 3);
     let (wall, _) = measure(min_secs, || {
