@@ -447,9 +447,11 @@ mod peak {
     }
 
     /// Iterations of the 12-accumulator loops.
+    #[cfg(target_arch = "x86_64")]
     const ITERS: u64 = 20_000_000;
 
     /// G MACs/s per core of `f(iters)` (`macs_per_iter` each) on `threads` threads at once.
+    #[cfg(target_arch = "x86_64")]
     fn run(threads: usize, f: fn(u64) -> f64, iters: u64, macs_per_iter: f64) -> f64 {
         let per_thread: Vec<f64> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..threads)
