@@ -23,6 +23,7 @@ use crate::blocks::load::{Loader, Meta, MAX_CTX, MAX_DIM, MAX_LAYERS};
 use crate::blocks::norm::{layer_norm_rows, residual_layer_norm, LayerNorm};
 use crate::blocks::pooling::{pool, Pooling};
 use crate::blocks::positions;
+use crate::blocks::rope::RopeTable;
 use crate::error::ModelError;
 use crate::profile::OpTimer;
 use crate::scratch::{Scratch, ScratchDims};
@@ -261,11 +262,47 @@ impl BertEmbeddings {
     }
 }
 
-pub struct Bert {
-    cfg: BertConfig,
-    embd: BertEmbeddings,
-    layers: Vec<PostNormLayer>,
-    pooling: Pooling,
+/// A post-norm BERT-style encoder: the embedding input, [`PostNormLayer`]s, pooling. `bert`
+/// and `nomic-bert` are this with different parts: a position table or RoPE, GELU or SwiGLU.
+pub struct PostNormEncoder {
+    pub cfg: BertConfig,
+    pub embd: BertEmbeddings,
+    pub layers: Vec<PostNormLayer>,
+    /// RoPE on q and k (nomic-bert); `None` for absolute positions (bert's position table)
+    pub rope: Option<RopeTable>,
+    pub pooling: Pooling,
+    /// The FFN is gated (scratch for gate ‖ up)
+    pub gated: bool,
+}
+
+impl PostNormEncoder {
+    /// This encoder as a loaded model of architecture `arch` (`matryoshka`: its smaller sizes;
+    /// `weight_type`: the layers' weight type as `bench` and `/info` report it).
+    pub fn loaded(
+        self,
+        arch: &'static str,
+        matryoshka: &'static [usize],
+        weight_type: &'static str,
+    ) -> Loaded {
+        let info = ArchInfo {
+            arch,
+            n_layer: self.cfg.n_layer,
+            n_embd: self.cfg.attn.n_embd,
+            n_ctx: self.cfg.n_ctx,
+            n_vocab: self.embd.token_embd.n_vocab(),
+            pooling: self.pooling,
+            matryoshka,
+            weight_type,
+            token_embd_type: self.embd.token_embd.type_name(),
+            has_head: false,
+            packed_bytes: self.layers.iter().map(PostNormLayer::packed_bytes).sum(),
+            warnings: Vec::new(),
+        };
+        Loaded {
+            encoder: Box::new(self),
+            info,
+        }
+    }
 }
 
 pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loaded, ModelError> {
@@ -282,32 +319,18 @@ pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loa
         .collect::<Result<Vec<_>, _>>()?;
     let weight_type = l.type_name(&["blk.0.attn_q.weight", "blk.0.attn_qkv.weight"]);
     let embd = BertEmbeddings::load(file, data, &cfg, true, opts.pool)?;
-    let info = ArchInfo {
-        arch: ARCH,
-        n_layer: cfg.n_layer,
-        n_embd: cfg.attn.n_embd,
-        n_ctx: cfg.n_ctx,
-        n_vocab: embd.token_embd.n_vocab(),
+    let encoder = PostNormEncoder {
+        cfg,
+        embd,
+        layers,
+        rope: None,
         pooling,
-        matryoshka: &[],
-        weight_type,
-        token_embd_type: embd.token_embd.type_name(),
-        has_head: false,
-        packed_bytes: layers.iter().map(PostNormLayer::packed_bytes).sum(),
-        warnings: Vec::new(),
+        gated: false,
     };
-    Ok(Loaded {
-        encoder: Box::new(Bert {
-            cfg,
-            embd,
-            layers,
-            pooling,
-        }),
-        info,
-    })
+    Ok(encoder.loaded(ARCH, &[], weight_type))
 }
 
-impl Encoder for Bert {
+impl Encoder for PostNormEncoder {
     fn forward<'s>(
         &self,
         batch: &Batch,
@@ -320,15 +343,15 @@ impl Encoder for Bert {
         debug_assert!(n_tok <= s.max_tokens);
         positions(batch, &mut s.pos);
 
-        // x = cur = token_embd_norm(token_embd[id] + token_types[0] + position_embd[pos])
+        // x = cur = token_embd_norm(token_embd[id] + token_types[0] (+ position_embd[pos]))
         self.embd.forward(batch, cfg.eps, s, pool_)?;
         timer.lap("embeddings+norm");
 
-        // softmax(q·kᵀ/√head_dim)·v over the whole sequence, no RoPE
+        // softmax(q·kᵀ/√head_dim)·v over the whole sequence, RoPE on q and k if any
         let opt = AttnOptions {
             window: None,
             scale: 1.0 / (cfg.attn.head_dim as f32).sqrt(),
-            rope: None,
+            rope: self.rope.as_ref(),
             qk_norm_eps: 0.0,
         };
         for layer in &self.layers {
@@ -350,6 +373,6 @@ impl Encoder for Bert {
 
     fn scratch_dims(&self) -> ScratchDims {
         self.cfg
-            .scratch_dims(self.embd.token_embd.row_bytes(), false)
+            .scratch_dims(self.embd.token_embd.row_bytes(), self.gated)
     }
 }

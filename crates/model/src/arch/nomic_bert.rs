@@ -20,33 +20,20 @@
 //! Task prefixes (`search_query`, `search_document`, `clustering`, `classification`) are the
 //! architecture's built-in prompts: `tokenizer::prompts::builtin_prompts_for("nomic-bert")`.
 
-use super::bert::{BertConfig, BertEmbeddings, PostNormLayer};
-use super::{pooling, ArchInfo, Batch, Encoder, LoadOptions, Loaded};
-use crate::blocks::attention::AttnOptions;
+use super::bert::{BertConfig, BertEmbeddings, PostNormEncoder, PostNormLayer};
+use super::{pooling, LoadOptions, Loaded};
 use crate::blocks::ffn::Act;
 use crate::blocks::load::{Loader, Meta};
-use crate::blocks::pooling::{pool, Pooling};
-use crate::blocks::positions;
+use crate::blocks::pooling::Pooling;
 use crate::blocks::rope::RopeTable;
 use crate::error::ModelError;
-use crate::profile::OpTimer;
-use crate::scratch::{Scratch, ScratchDims};
 use crate::tensor_file::TensorFile;
 use gguf::GgufFile;
-use kernels::ThreadPool;
 
 pub const ARCH: &str = "nomic-bert";
 
 /// Matryoshka sizes of nomic-embed-text v1.5 below 768.
 const MATRYOSHKA_DIMS: [usize; 4] = [512, 256, 128, 64];
-
-pub struct NomicBert {
-    cfg: BertConfig,
-    embd: BertEmbeddings,
-    layers: Vec<PostNormLayer>,
-    rope: RopeTable,
-    pooling: Pooling,
-}
 
 pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loaded, ModelError> {
     let meta = Meta { file, arch: ARCH };
@@ -75,75 +62,13 @@ pub fn load(file: &GgufFile, data: TensorFile, opts: &LoadOptions) -> Result<Loa
         .collect::<Result<Vec<_>, _>>()?;
     let weight_type = l.type_name(&["blk.0.attn_qkv.weight", "blk.0.attn_q.weight"]);
     let embd = BertEmbeddings::load(file, data, &cfg, false, opts.pool)?;
-    let info = ArchInfo {
-        arch: ARCH,
-        n_layer: cfg.n_layer,
-        n_embd: cfg.attn.n_embd,
-        n_ctx: cfg.n_ctx,
-        n_vocab: embd.token_embd.n_vocab(),
+    let encoder = PostNormEncoder {
+        rope: Some(RopeTable::new(rope_base, head_dim, cfg.n_ctx)),
+        cfg,
+        embd,
+        layers,
         pooling,
-        matryoshka: &MATRYOSHKA_DIMS,
-        weight_type,
-        token_embd_type: embd.token_embd.type_name(),
-        has_head: false,
-        packed_bytes: layers.iter().map(PostNormLayer::packed_bytes).sum(),
-        warnings: Vec::new(),
+        gated: true,
     };
-    Ok(Loaded {
-        encoder: Box::new(NomicBert {
-            rope: RopeTable::new(rope_base, head_dim, cfg.n_ctx),
-            cfg,
-            embd,
-            layers,
-            pooling,
-        }),
-        info,
-    })
-}
-
-impl Encoder for NomicBert {
-    fn forward<'s>(
-        &self,
-        batch: &Batch,
-        s: &'s mut Scratch,
-        pool_: &ThreadPool,
-        timer: &mut OpTimer,
-    ) -> Result<&'s [f32], ModelError> {
-        let cfg = &self.cfg;
-        let (n_tok, n_embd) = (batch.tokens.len(), cfg.attn.n_embd);
-        debug_assert!(n_tok <= s.max_tokens);
-        positions(batch, &mut s.pos);
-
-        // x = cur = token_embd_norm(token_embd[id] + token_types[0])
-        self.embd.forward(batch, cfg.eps, s, pool_)?;
-        timer.lap("embeddings+norm");
-
-        // softmax(rope(q)·rope(k)ᵀ/√head_dim)·v over the whole sequence
-        let opt = AttnOptions {
-            window: None,
-            scale: 1.0 / (cfg.attn.head_dim as f32).sqrt(),
-            rope: Some(&self.rope),
-            qk_norm_eps: 0.0,
-        };
-        for layer in &self.layers {
-            layer.forward(&opt, cfg, batch, s, pool_, timer);
-        }
-
-        // e = pool(x)                                                          [n_seq, n_embd]
-        let n_seq = batch.seqs.len();
-        pool(
-            self.pooling,
-            &s.cur[..n_tok * n_embd],
-            n_embd,
-            batch.seqs,
-            &mut s.pooled,
-        );
-        timer.lap("pool");
-        Ok(&s.pooled[..n_seq * n_embd])
-    }
-
-    fn scratch_dims(&self) -> ScratchDims {
-        self.cfg
-            .scratch_dims(self.embd.token_embd.row_bytes(), true)
-    }
+    Ok(encoder.loaded(ARCH, &MATRYOSHKA_DIMS, weight_type))
 }
