@@ -5,6 +5,32 @@ use half::{bf16, f16};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// Random weights for each (type, rows) part, `cols` wide.
+fn random_parts(types: &[(WeightType, usize)], cols: usize, rng: &mut StdRng) -> Vec<Vec<u8>> {
+    types
+        .iter()
+        .map(|&(t, r)| random_weights(t, r, cols, rng))
+        .collect()
+}
+
+/// The parts (type, rows) over their bytes `datas`, to pack stacked.
+fn weight_refs<'a>(
+    types: &[(WeightType, usize)],
+    datas: &'a [Vec<u8>],
+    cols: usize,
+) -> Vec<WeightRef<'a>> {
+    types
+        .iter()
+        .zip(datas)
+        .map(|(&(wtype, rows), data)| WeightRef {
+            wtype,
+            data,
+            rows,
+            cols,
+        })
+        .collect()
+}
+
 /// Random ggml-layout weight bytes.
 pub(crate) fn random_weights(
     wtype: WeightType,
@@ -220,20 +246,8 @@ fn fused_parts_stack_rows() {
         (WeightType::Q4_K, 2),
         (WeightType::Q6_K, 4),
     ];
-    let datas: Vec<Vec<u8>> = types
-        .iter()
-        .map(|&(t, r)| random_weights(t, r, cols, &mut rng))
-        .collect();
-    let parts: Vec<WeightRef<'_>> = types
-        .iter()
-        .zip(&datas)
-        .map(|(&(wtype, rows), data)| WeightRef {
-            wtype,
-            data,
-            rows,
-            cols,
-        })
-        .collect();
+    let datas = random_parts(&types, cols, &mut rng);
+    let parts = weight_refs(&types, &datas, cols);
     let total: usize = types.iter().map(|t| t.1).sum();
     let x = random_x(3 * cols, &mut rng);
     for isa in Isa::ALL {
@@ -674,20 +688,8 @@ fn parallel_packing_matches_the_serial_reference() {
             .unwrap()
             .max(QK)
             * 3;
-        let datas: Vec<Vec<u8>> = case
-            .iter()
-            .map(|&(t, r)| random_weights(t, r, cols, &mut rng))
-            .collect();
-        let parts: Vec<WeightRef<'_>> = case
-            .iter()
-            .zip(&datas)
-            .map(|(&(wtype, rows), data)| WeightRef {
-                wtype,
-                data,
-                rows,
-                cols,
-            })
-            .collect();
+        let datas = random_parts(&case, cols, &mut rng);
+        let parts = weight_refs(&case, &datas, cols);
         for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
             let want = reference_packing(isa, &parts, false);
             for pool in &pools {
