@@ -401,22 +401,14 @@ mod peak {
     /// `threads` threads running at once; `None` without AVX-512 VNNI.
     pub fn measure(threads: usize) -> Option<(f64, f64)> {
         #[cfg(target_arch = "x86_64")]
-        {
-            if !(std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vnni"))
-            {
-                return None;
-            }
-            Some((
+        if has_vnni() {
+            return Some((
                 run(threads, x86::vnni, ITERS, 12.0 * 64.0),
                 run(threads, x86::fma, ITERS, 12.0 * 16.0),
-            ))
+            ));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = threads;
-            None
-        }
+        let _ = threads;
+        None
     }
 
     /// The int8 rate of the Q8_0 × Q8_0 microkernel's instruction mix, register-only: per
@@ -427,23 +419,22 @@ mod peak {
     /// offset term of affine weights, `matmul::offsets`). `None` without AVX-512 VNNI.
     pub fn block_mix(threads: usize) -> Option<(f64, f64)> {
         #[cfg(target_arch = "x86_64")]
-        {
-            if !(std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vnni"))
-            {
-                return None;
-            }
+        if has_vnni() {
             let macs = 12.0 * 8.0 * 64.0;
-            Some((
+            return Some((
                 run(threads, x86::block_mix::<false>, ITERS / 8, macs),
                 run(threads, x86::block_mix::<true>, ITERS / 8, macs),
-            ))
+            ));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = threads;
-            None
-        }
+        let _ = threads;
+        None
+    }
+
+    /// AVX-512 F and VNNI, which every loop here needs.
+    #[cfg(target_arch = "x86_64")]
+    fn has_vnni() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
     }
 
     /// Iterations of the 12-accumulator loops.
@@ -492,7 +483,7 @@ mod peak {
                         }
                         acc.into_iter().map(|r| $lane0(r) as f64).sum()
                     }
-                    // SAFETY: callers checked avx512f + avx512vnni (`measure`).
+                    // SAFETY: callers checked avx512f + avx512vnni (`has_vnni`).
                     unsafe { body(iters) }
                 }
             };
@@ -540,7 +531,7 @@ mod peak {
                     .map(|r| _mm_cvtss_f32(_mm512_castps512_ps128(r)) as f64)
                     .sum()
             }
-            // SAFETY: callers checked avx512f + avx512vnni (`block_mix`).
+            // SAFETY: callers checked avx512f + avx512vnni (`has_vnni`).
             unsafe { body::<OFFSET>(iters) }
         }
     }
