@@ -43,24 +43,9 @@ impl TensorFile {
         })
     }
 
-    /// All bytes of one tensor.
-    pub fn read_tensor(&self, info: &TensorInfo) -> Result<Vec<u8>, ModelError> {
-        let len = usize::try_from(info.n_bytes).map_err(|_| {
-            ModelError::bad_metadata(&info.name, format!("{} bytes is too large", info.n_bytes))
-        })?;
-        let mut buf = vec![0u8; len];
-        self.read_at(info.offset, &mut buf, &info.name)?;
-        Ok(buf)
-    }
-
-    /// [`read_tensor`](Self::read_tensor) with the copy split over `pool`'s threads (large
-    /// tensors: the copy out of the page cache and the page faults of the new buffer are a
-    /// good part of load time).
-    pub fn read_tensor_on(
-        &self,
-        info: &TensorInfo,
-        pool: &ThreadPool,
-    ) -> Result<Vec<u8>, ModelError> {
+    /// All bytes of one tensor, read on `pool`'s threads when it is large (the copy out of
+    /// the page cache and the page faults of the new buffer are a good part of load time).
+    pub fn read_tensor(&self, info: &TensorInfo, pool: &ThreadPool) -> Result<Vec<u8>, ModelError> {
         /// Below this, one read.
         const SPLIT_BYTES: usize = 1 << 20;
         let len = usize::try_from(info.n_bytes).map_err(|_| {

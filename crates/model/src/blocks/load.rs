@@ -193,7 +193,7 @@ impl Loader<'_> {
         Ok(Linear {
             name: name.to_string(),
             wtype: weight_type(name, info.ggml_type)?,
-            data: self.data.read_tensor_on(info, self.pool)?,
+            data: self.data.read_tensor(info, self.pool)?,
             rows,
             cols,
         })
@@ -219,7 +219,7 @@ impl Loader<'_> {
         };
         let info = tensor(self.file, name, shape)?;
         let wtype = weight_type(name, info.ggml_type)?;
-        let bytes = self.data.read_tensor(info)?;
+        let bytes = self.data.read_tensor(info, self.pool)?;
         let row_bytes = bytes.len() / rows;
         let mut out = vec![0f32; width * rows];
         for (src, dst) in bytes
