@@ -2,8 +2,9 @@
 //! (`server::soak`), against the fake backend with short timeouts: hundreds of slow-body, slow-head
 //! and idle connections plus every one-shot attack, while well-behaved clients must keep getting
 //! 200s with bit-exact vectors; then mixed traffic with the attack at a low rate, checking that no
-//! descriptor or thread is left behind. About 35 s in all. The tests run one at a time (they
-//! compare this process's descriptor and thread counts).
+//! descriptor or thread is left behind. About 35 s in all. Each test runs alone in a child
+//! process of the test binary (`common::ran_alone`): they compare the process's descriptor and
+//! thread counts, which the binary's other tests would disturb.
 
 use crate::common;
 
@@ -13,7 +14,7 @@ use server::hostile::{self, HostileConfig};
 use server::loadtest::{LoadConfig, LoadText};
 use server::soak::{Expect, SoakCase, SoakConfig};
 use server::ServerConfig;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn process_counts(s: &TestServer) -> (f64, f64) {
@@ -21,8 +22,6 @@ fn process_counts(s: &TestServer) -> (f64, f64) {
     let get = |k| server::metrics::sample(&t, k).unwrap_or(f64::NAN);
     (get("process_open_fds"), get("process_threads"))
 }
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn short_timeouts() -> ServerConfig {
     ServerConfig {
@@ -38,13 +37,9 @@ fn short_timeouts() -> ServerConfig {
 #[test]
 fn hostile_clients_do_not_starve_well_behaved_ones() {
     // Counts descriptors and threads of the whole process: runs alone, in a child process.
-    if std::env::var_os(common::ALONE_ENV).is_none() {
-        return common::run_alone(&common::test_name(
-            module_path!(),
-            "hostile_clients_do_not_starve_well_behaved_ones",
-        ));
+    if common::ran_alone(module_path!(), "hostile_clients_do_not_starve_well_behaved_ones") {
+        return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = TestServer::fake(short_timeouts(), FakeBackend::with_delay(2));
     let texts: Vec<LoadText> = (0..40)
         .map(|i| LoadText {
@@ -221,7 +216,10 @@ fn soak_cases() -> Vec<SoakCase> {
 
 #[test]
 fn soak_short_form_leaves_nothing_behind() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Counts descriptors and threads of the whole process: runs alone, in a child process.
+    if common::ran_alone(module_path!(), "soak_short_form_leaves_nothing_behind") {
+        return;
+    }
     let s = TestServer::fake(short_timeouts(), FakeBackend::with_delay(1));
     let cfg = SoakConfig {
         url: s.url.clone(),

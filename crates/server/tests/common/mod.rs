@@ -409,9 +409,19 @@ pub fn spawn_alone(name: &str, extra_env: &[(&str, &str)]) -> std::process::Chil
     cmd.spawn().unwrap()
 }
 
-/// Runs test `name` alone in a child process (for checks of process-wide state such as open
-/// descriptors and threads, which the other tests of this binary would disturb) and fails with
-/// its output unless it passed.
+/// For a test that checks process-wide state (open descriptors, threads), which the other tests
+/// of this binary would disturb: in the test binary itself, runs test `f` of `module_path`
+/// (`module_path!()`) alone in a child process ([`run_alone`]) and returns true, and the caller
+/// returns; in that child, returns false and the caller runs its body.
+pub fn ran_alone(module_path: &str, f: &str) -> bool {
+    if std::env::var_os(ALONE_ENV).is_some() {
+        return false;
+    }
+    run_alone(&test_name(module_path, f));
+    true
+}
+
+/// Runs test `name` alone in a child process and fails with its output unless it passed.
 pub fn run_alone(name: &str) {
     let out = spawn_alone(name, &[]).wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
