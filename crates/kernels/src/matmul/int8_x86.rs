@@ -56,8 +56,14 @@ unsafe impl Int8Isa for Avx512Vnni {
             let vid = _mm512_set1_ps(id);
             let i0 = _mm512_cvtps_epi32(round_away512(_mm512_mul_ps(v0, vid)));
             let i1 = _mm512_cvtps_epi32(round_away512(_mm512_mul_ps(v1, vid)));
-            _mm_storeu_si128(q.cast(), _mm512_cvtepi32_epi8(i0));
-            _mm_storeu_si128(q.add(16).cast(), _mm512_cvtepi32_epi8(i1));
+            // |i| <= 127, so the saturating packs are exact. Per 128-bit lane L they leave
+            // i0[4L..4L+4] in dword 4L and i1[4L..4L+4] in dword 4L+1; one dword permute puts
+            // the 32 bytes in order for a single store. (The store form of `vpmovdb`, two per
+            // block, measured as the quantizer's bottleneck on Zen 4.)
+            let p = _mm512_packs_epi16(_mm512_packs_epi32(i0, i1), _mm512_setzero_si512());
+            let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+            let p = _mm512_permutexvar_epi32(idx, p);
+            _mm256_storeu_si256(q.cast(), _mm512_castsi512_si256(p));
             (d, _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1)))
         }
     }
