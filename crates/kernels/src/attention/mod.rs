@@ -250,8 +250,14 @@ pub fn attention_seqs(
             Some(pool),
         );
     }
-    let n_short = seqs.iter().filter(|s| is_short(s)).count();
-    if n_short == 0 {
+    // Threads claim the short sequences longest first (work ~ len²), so the last ones claimed
+    // are short and the threads finish together.
+    let mut order = std::mem::take(&mut scratch.seq_order);
+    order.clear();
+    order.extend((0..seqs.len()).filter(|&i| is_short(&seqs[i])));
+    order.sort_unstable_by_key(|&i| (std::cmp::Reverse(seqs[i].len()), i));
+    if order.is_empty() {
+        scratch.seq_order = order;
         return;
     }
     // One single-threaded scratch per thread, sized for the longest short sequence.
@@ -269,11 +275,8 @@ pub fn attention_seqs(
     }
     let slots = SyncPtr(scratch.per_thread.as_mut_ptr());
     let op = SyncPtr(out.as_mut_ptr());
-    pool.run_on_threads(seqs.len(), &|i, th| {
-        let s = &seqs[i];
-        if !is_short(s) {
-            return;
-        }
+    pool.run_on_threads(order.len(), &|n, th| {
+        let s = &seqs[order[n]];
         // SAFETY: thread `th` (< n_threads <= per_thread.len()) is the only user of slot `th`;
         // sequence i's out rows are disjoint from every other sequence's (ranges checked
         // above) and within `out`; both outlive `run_on_threads`.
@@ -294,6 +297,7 @@ pub fn attention_seqs(
             None,
         );
     });
+    scratch.seq_order = order;
 }
 
 /// Work items: (KV head, block of consecutive query tokens).

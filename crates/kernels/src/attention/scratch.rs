@@ -19,6 +19,9 @@ pub struct AttnScratch {
     /// Single-threaded scratch per pool thread for [`attention_seqs`](super::attention_seqs)'s short sequences
     /// (allocated on first use).
     pub(super) per_thread: Vec<AttnScratch>,
+    /// [n_seqs] the order in which [`attention_seqs`](super::attention_seqs) hands out short
+    /// sequences (longest first); grows to the largest batch, then stays.
+    pub(super) seq_order: Vec<usize>,
 }
 
 impl AttnScratch {
@@ -64,6 +67,7 @@ impl AttnScratch {
             } else {
                 Vec::new()
             },
+            seq_order: Vec::new(),
         }
     }
 
