@@ -27,7 +27,7 @@ mod tensor_file;
 
 pub use arch::SUPPORTED as SUPPORTED_ARCHITECTURES;
 pub use blocks::pooling::Pooling;
-pub use embedder::{Embedder, EmbedderOptions, ModelInfo, MAX_SEQ_LENGTH_KEY};
+pub use embedder::{Embedder, EmbedderOptions, ModelInfo, FORWARD_TOKENS, MAX_SEQ_LENGTH_KEY};
 pub use error::ModelError;
 pub use input::{Embedding, Input, TokenInput, Truncate};
 pub use profile::Profile;

@@ -53,16 +53,19 @@ fn vectors_do_not_depend_on_batch_threads_or_budget() {
         }
     };
 
-    // All together (several forward passes at the default 2048-token budget), two threads.
+    // All together (several forward passes of up to FORWARD_TOKENS), two threads.
     let all: Vec<usize> = (0..inputs.len()).collect();
     check("batch, 2 threads", &all, e2.embed_tokens(&inputs).unwrap());
 
-    // Reversed with duplicates, under a larger budget (different packing).
+    // Reversed with duplicates (a different packing), after a budget change: the scratch is
+    // clamped to [n_ctx, max(n_ctx, FORWARD_TOKENS)] and reallocated.
     let order: Vec<usize> = vec![7, 3, 3, 6, 1, 0, 5, 2, 4, 1];
     let batch: Vec<TokenInput> = order.iter().map(|&i| inputs[i].clone()).collect();
     e2.set_max_batch_tokens(4096);
+    let n_ctx = e2.info().n_ctx;
+    assert_eq!(e2.max_batch_tokens(), n_ctx.max(model::FORWARD_TOKENS));
     check(
-        "shuffled, 4096 budget",
+        "shuffled, budget changed",
         &order,
         e2.embed_tokens(&batch).unwrap(),
     );

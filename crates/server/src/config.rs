@@ -6,7 +6,8 @@ use std::time::Duration;
 /// that `ggufembed serve` uses when no flag is given.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Most tokens one forward pass (one batch) may hold. A single input longer than this still runs, alone.
+    /// Most tokens one model batch (one engine call) may hold. A single input longer than this still
+    /// runs, alone. The engine runs a batch as forward passes of up to `model::FORWARD_TOKENS`.
     pub batch_tokens: usize,
     /// Requests that may wait in the queue for the model. When full, new requests get 429 + Retry-After.
     pub queue_size: usize,
