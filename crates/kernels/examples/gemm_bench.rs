@@ -1,7 +1,7 @@
 //! Int8 (Q8_0) GEMM microbenchmark at EmbeddingGemma-300M shapes.
 //!
 //! `cargo run --release -p kernels --example gemm_bench [-- --isa avx512|avx2-vnni|avx2-novnni|scalar]
-//! [--f32 | --q4k | --attn | --ops | --pool | --peak] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
+//! [--f32 | --q4k | --attn [--lens 12,30,..] | --ops | --pool | --peak] [--cold] [--threads 1,2] [--ntok 1,18,60,424] [--secs 0.3]`
 //!
 //! Reports G MAC/s of `matmul` (activation quantization included) and the fraction of this CPU's
 //! peak, measured first on x86-64 with AVX-512 VNNI (`--peak` alone prints it): the rate of
@@ -183,6 +183,54 @@ fn attn_bench(isa: Isa, threads: &[usize], ntoks: &[usize], min_secs: f64) {
     }
 }
 
+/// Attention over one ragged batch of sequences of the given lengths (`attention_seqs`, as a
+/// forward pass runs it), EmbeddingGemma's shape, global attention.
+fn attn_seqs_bench(threads: &[usize], lens: &[usize], min_secs: f64) {
+    use kernels::{attention_seqs, AttnScratch, AttnShape};
+    let n_tok: usize = lens.iter().sum();
+    let mut seqs = Vec::new();
+    let mut at = 0;
+    for &l in lens {
+        seqs.push(at..at + l);
+        at += l;
+    }
+    let shape = AttnShape {
+        n_tok,
+        n_head: 3,
+        n_head_kv: 1,
+        head_dim: 256,
+        window: None,
+        scale: 1.0 / 16.0,
+    };
+    let rnd = |n: usize, seed| {
+        bytes(n, seed)
+            .iter()
+            .map(|b| (*b as f32 - 128.0) / 128.0)
+            .collect::<Vec<f32>>()
+    };
+    let (q, k, v) = (
+        rnd(n_tok * 768, 1),
+        rnd(n_tok * 256, 2),
+        rnd(n_tok * 256, 3),
+    );
+    let mut out = vec![0f32; q.len()];
+    let macs = (2 * 3 * 256 * lens.iter().map(|l| l * l).sum::<usize>()) as f64;
+    println!("attention_seqs: {} sequences, {n_tok} tokens", lens.len());
+    for &nt in threads {
+        let pool = ThreadPool::new(nt);
+        let mut s = AttnScratch::with_heads(n_tok, nt, 3, 1, 256);
+        let (best, _) = measure(min_secs, || {
+            attention_seqs(&q, &k, &v, &mut out, &seqs, &shape, &mut s, &pool)
+        });
+        println!(
+            "{nt} thread(s): {:.1} us, {:.1} G MAC/s ({:.1} per thread)",
+            best * 1e6,
+            macs / best / 1e9,
+            macs / best / 1e9 / nt as f64
+        );
+    }
+}
+
 /// Element-wise kernels at the model's row sizes, ns per element.
 fn ops_bench(isa: Isa, min_secs: f64) {
     use kernels::{add_gelu_erf_inplace_with, gelu_tanh_mul_with, rms_norm_with, rope_neox_with};
@@ -272,6 +320,9 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--pool") {
         return pool_bench(&threads, min_secs);
+    }
+    if std::env::args().any(|a| a == "--attn") && arg("--lens").is_some() {
+        return attn_seqs_bench(&threads, &list("--lens", &[]), min_secs);
     }
     if std::env::args().any(|a| a == "--attn") {
         return attn_bench(
