@@ -24,6 +24,11 @@ pub(super) unsafe fn scores<S: F32s, const NVS: usize, const RS: usize>(
         let c = NVS * S::LANES;
         let mut j = lo - lo % c;
         while j < hi {
+            // A last chunk of at most one vector of keys is computed one vector wide (each
+            // score is the same FMA chain either way; the lanes past hi are never read as
+            // scores): short sequences padded to KEY_CHUNK spent ~20% of their score work on
+            // padding keys.
+            let one = NVS > 1 && hi - j <= S::LANES;
             let mut r0 = 0;
             while r0 < rows {
                 // RS rows, then the rest (6 or 7 rows left of RS > 7: 4 first)
@@ -37,7 +42,11 @@ pub(super) unsafe fn scores<S: F32s, const NVS: usize, const RS: usize>(
                 };
                 macro_rules! arm {
                     ($r:expr) => {
-                        scores_tile::<S, { $r }, NVS>(b, r0, j)
+                        if one {
+                            scores_tile::<S, { $r }, 1>(b, r0, j)
+                        } else {
+                            scores_tile::<S, { $r }, NVS>(b, r0, j)
+                        }
                     };
                 }
                 match nr {
