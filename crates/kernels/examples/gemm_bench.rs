@@ -120,9 +120,37 @@ fn f32_weights(rows: usize, cols: usize) -> Vec<u8> {
         .collect()
 }
 
+/// EmbeddingGemma's attention shape (3 query heads, 1 KV head, head_dim 256) for n_tok tokens,
+/// and pseudo-random q [n_tok, 768], k and v [n_tok, 256].
+fn gemma_attention(
+    n_tok: usize,
+    window: Option<usize>,
+) -> (kernels::AttnShape, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let shape = kernels::AttnShape {
+        n_tok,
+        n_head: 3,
+        n_head_kv: 1,
+        head_dim: 256,
+        window,
+        scale: 1.0 / 16.0,
+    };
+    let rnd = |n: usize, seed| {
+        bytes(n, seed)
+            .iter()
+            .map(|b| (*b as f32 - 128.0) / 128.0)
+            .collect::<Vec<f32>>()
+    };
+    (
+        shape,
+        rnd(n_tok * 768, 1),
+        rnd(n_tok * 256, 2),
+        rnd(n_tok * 256, 3),
+    )
+}
+
 /// Attention throughput at EmbeddingGemma's shape (3 query heads, 1 KV head, head_dim 256).
 fn attn_bench(isa: Isa, threads: &[usize], ntoks: &[usize], min_secs: f64) {
-    use kernels::{attention_with, AttnScratch, AttnShape};
+    use kernels::{attention_with, AttnScratch};
     println!("attention isa={isa} (MACs = 2 · n_head · Σ_i keys(i) · head_dim)");
     println!(
         "{:<10} {:>5} {:>3} {:>10} {:>9} {:>12}",
@@ -135,25 +163,7 @@ fn attn_bench(isa: Isa, threads: &[usize], ntoks: &[usize], min_secs: f64) {
     };
     for window in windows {
         for &n_tok in ntoks {
-            let shape = AttnShape {
-                n_tok,
-                n_head: 3,
-                n_head_kv: 1,
-                head_dim: 256,
-                window,
-                scale: 1.0 / 16.0,
-            };
-            let rnd = |n: usize, seed| {
-                bytes(n, seed)
-                    .iter()
-                    .map(|b| (*b as f32 - 128.0) / 128.0)
-                    .collect::<Vec<f32>>()
-            };
-            let (q, k, v) = (
-                rnd(n_tok * 768, 1),
-                rnd(n_tok * 256, 2),
-                rnd(n_tok * 256, 3),
-            );
+            let (shape, q, k, v) = gemma_attention(n_tok, window);
             let mut out = vec![0f32; q.len()];
             let keys: usize = (0..n_tok)
                 .map(|i| window.map_or(n_tok, |w| (i + w + 1).min(n_tok) - i.saturating_sub(w)))
@@ -186,7 +196,7 @@ fn attn_bench(isa: Isa, threads: &[usize], ntoks: &[usize], min_secs: f64) {
 /// Attention over one ragged batch of sequences of the given lengths (`attention_seqs`, as a
 /// forward pass runs it), EmbeddingGemma's shape, global attention.
 fn attn_seqs_bench(threads: &[usize], lens: &[usize], min_secs: f64) {
-    use kernels::{attention_seqs, AttnScratch, AttnShape};
+    use kernels::{attention_seqs, AttnScratch};
     let n_tok: usize = lens.iter().sum();
     let mut seqs = Vec::new();
     let mut at = 0;
@@ -194,25 +204,7 @@ fn attn_seqs_bench(threads: &[usize], lens: &[usize], min_secs: f64) {
         seqs.push(at..at + l);
         at += l;
     }
-    let shape = AttnShape {
-        n_tok,
-        n_head: 3,
-        n_head_kv: 1,
-        head_dim: 256,
-        window: None,
-        scale: 1.0 / 16.0,
-    };
-    let rnd = |n: usize, seed| {
-        bytes(n, seed)
-            .iter()
-            .map(|b| (*b as f32 - 128.0) / 128.0)
-            .collect::<Vec<f32>>()
-    };
-    let (q, k, v) = (
-        rnd(n_tok * 768, 1),
-        rnd(n_tok * 256, 2),
-        rnd(n_tok * 256, 3),
-    );
+    let (shape, q, k, v) = gemma_attention(n_tok, None);
     let mut out = vec![0f32; q.len()];
     let macs = (2 * 3 * 256 * lens.iter().map(|l| l * l).sum::<usize>()) as f64;
     println!("attention_seqs: {} sequences, {n_tok} tokens", lens.len());
