@@ -54,16 +54,13 @@ pub(super) fn panel_v(v: &[f32], shape: &AttnShape, vt: &mut [f32], ld: usize, v
                 let src = &v[(j * shape.n_head_kv + g) * hd + d0..][..wd];
                 // In 16-float pieces of constant size, which compile to inline moves: a
                 // `memcpy` call per row cost ~3% of a short sequence's attention.
-                let mut rest = (row, src);
-                while rest.0.len() >= 16 {
-                    let (dst, d_tail) = rest.0.split_at_mut(16);
-                    let (s16, s_tail) = rest.1.split_at(16);
-                    <&mut [f32; 16]>::try_from(dst)
+                let (mut dst, mut src) = (row.chunks_exact_mut(16), src.chunks_exact(16));
+                for (d16, s16) in (&mut dst).zip(&mut src) {
+                    <&mut [f32; 16]>::try_from(d16)
                         .expect("16 floats")
                         .copy_from_slice(s16);
-                    rest = (d_tail, s_tail);
                 }
-                rest.0.copy_from_slice(rest.1);
+                dst.into_remainder().copy_from_slice(src.remainder());
             }
             d0 += wd;
         }

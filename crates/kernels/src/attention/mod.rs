@@ -252,12 +252,11 @@ pub fn attention_seqs(
     }
     // Threads claim the short sequences longest first (work ~ len²), so the last ones claimed
     // are short and the threads finish together.
-    let mut order = std::mem::take(&mut scratch.seq_order);
+    let order = &mut scratch.seq_order;
     order.clear();
     order.extend((0..seqs.len()).filter(|&i| is_short(&seqs[i])));
     order.sort_unstable_by_key(|&i| (std::cmp::Reverse(seqs[i].len()), i));
     if order.is_empty() {
-        scratch.seq_order = order;
         return;
     }
     // One single-threaded scratch per thread, sized for the longest short sequence.
@@ -275,6 +274,7 @@ pub fn attention_seqs(
     }
     let slots = SyncPtr(scratch.per_thread.as_mut_ptr());
     let op = SyncPtr(out.as_mut_ptr());
+    let order = &scratch.seq_order;
     pool.run_on_threads(order.len(), &|n, th| {
         let s = &seqs[order[n]];
         // SAFETY: thread `th` (< n_threads <= per_thread.len()) is the only user of slot `th`;
@@ -297,7 +297,6 @@ pub fn attention_seqs(
             None,
         );
     });
-    scratch.seq_order = order;
 }
 
 /// Work items: (KV head, block of consecutive query tokens).
