@@ -17,7 +17,9 @@
 //! operation sequence as the scalar reference, so results are bit-identical to it.
 
 use super::aligned::AlignedBytes;
-use super::MatmulScratch;
+use super::float::FloatPanels;
+use super::{offsets, MatmulScratch};
+use crate::simd::F32s;
 use crate::quant::QK;
 
 /// Quantized activations per token block of [`run_panels`], at most: well inside L2.
@@ -376,16 +378,18 @@ pub(crate) unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
     }
 }
 
-/// Compute panels p0..p1 for all n_tok tokens: y[t, p·nr + c].
+/// Compute panels p0..p1 for all n_tok tokens: y[t, p·nr + c], minus the offset term
+/// ([`offsets`]) if `m` holds the matrix's block offsets.
 ///
 /// # Safety
-/// `K` supported; the panels were packed with nr = NV·K::VL; the scratch holds the quantized
-/// activations of n_tok tokens; y valid for [n_tok, rows] and no other task writes these
-/// panels' columns.
+/// `K` and `S` supported; the panels (and `m`) were packed with nr = NV·K::VL = NV·S::LANES;
+/// the scratch holds the quantized activations of n_tok tokens (and their `xdsum` if `m` is
+/// given); y valid for [n_tok, rows] and no other task writes these panels' columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn run_panels<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
     w: &IntPanels,
+    m: Option<&FloatPanels>,
     s: &MatmulScratch,
     n_tok: usize,
     y: *mut f32,
@@ -394,6 +398,7 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
     p1: usize,
 ) {
     debug_assert_eq!(w.nr, NV * K::VL);
+    debug_assert!(m.is_none_or(|m| m.nr == NV * S::LANES && m.k == w.nb));
     let nb = w.nb;
     // Tokens are taken in blocks whose quantized activations stay in L2 while every panel of the
     // range passes over them (a long batch would otherwise stream all of them from L3, once per
@@ -401,7 +406,7 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
     let block = (X_BLOCK_BYTES / (nb * QK)).max(MR) / MR * MR;
     for b0 in (0..n_tok).step_by(block) {
         let b1 = (b0 + block).min(n_tok);
-        run_block::<K, MR, NV>(w, s, y, rows, p0, p1, b0, b1);
+        run_block::<K, S, MR, NV>(w, m, s, y, rows, p0, p1, b0, b1);
     }
 }
 
@@ -411,8 +416,9 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, const MR: usize, const NV: usize>(
 /// As [`run_panels`]; b0 < b1 <= n_tok.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn run_block<K: Int8Isa, const MR: usize, const NV: usize>(
+unsafe fn run_block<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
     w: &IntPanels,
+    m: Option<&FloatPanels>,
     s: &MatmulScratch,
     y: *mut f32,
     rows: usize,
@@ -426,6 +432,7 @@ unsafe fn run_block<K: Int8Isa, const MR: usize, const NV: usize>(
     let n_tiles = (b1 - b0).div_ceil(MR);
     for p in p0..p1 {
         let wp = w.panel_ptr(p);
+        let mp = m.map(|m| m.panel_ptr(p));
         // Later tiles of this panel read it from L1; meanwhile pull the next panel into L2.
         let next = if p + 1 < p1 && n_tiles > 1 {
             w.panel_ptr(p + 1)
@@ -453,10 +460,15 @@ unsafe fn run_block<K: Int8Isa, const MR: usize, const NV: usize>(
                 } else {
                     (std::ptr::null(), 0)
                 };
+                // The offset term of affine parts while the tile is still in L1.
                 macro_rules! arm {
-                    ($m:literal) => {
-                        K::tile::<$m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf)
-                    };
+                    ($m:literal) => {{
+                        K::tile::<$m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf);
+                        if let Some(mp) = mp {
+                            let xds = s.xdsum.as_ptr().add(t0 * nb);
+                            offsets::tile::<S, $m, NV>(mp, nb, xds, yt, rows, ncols);
+                        }
+                    }};
                 }
                 by_tile_height!(mr, MR, arm)
             }

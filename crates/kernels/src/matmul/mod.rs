@@ -323,51 +323,30 @@ impl PackedMatrix {
                     isa,
                     #[inline(always)]
                     || unsafe {
+                        // The offset term (affine parts) is subtracted tile by tile, right after
+                        // each int8 tile, as f32 vectors of the panel's width (i32 and f32 lanes
+                        // per vector are equal).
+                        let m = m.as_ref();
                         macro_rules! run {
-                            ($k:ty, $t:expr) => {
-                                int8::run_panels::<$k, { $t.0 }, { $t.1 }>(
-                                    p, s, n_tok, y, rows, u0, u1,
+                            ($k:ty, $s:ty, $t:expr) => {
+                                int8::run_panels::<$k, $s, { $t.0 }, { $t.1 }>(
+                                    p, m, s, n_tok, y, rows, u0, u1,
                                 )
                             };
                         }
                         match isa {
                             #[cfg(target_arch = "x86_64")]
-                            Isa::Avx512 => run!(Avx512Vnni, I512),
+                            Isa::Avx512 => run!(Avx512Vnni, Avx512, I512),
                             #[cfg(target_arch = "x86_64")]
-                            Isa::Avx2Vnni => run!(AvxVnni, I256_VNNI),
+                            Isa::Avx2Vnni => run!(AvxVnni, Avx2, I256_VNNI),
                             #[cfg(target_arch = "x86_64")]
-                            Isa::Avx2 => run!(Avx2Maddubs, I256),
+                            Isa::Avx2 => run!(Avx2Maddubs, Avx2, I256),
                             #[cfg(target_arch = "aarch64")]
-                            Isa::NeonI8mm => run!(NeonSmmla, I_MMLA),
+                            Isa::NeonI8mm => run!(NeonSmmla, Neon, I_MMLA),
                             #[cfg(target_arch = "aarch64")]
-                            Isa::NeonDotprod => run!(NeonSdot, I_SDOT),
+                            Isa::NeonDotprod => run!(NeonSdot, Neon, I_SDOT),
                             #[cfg(target_arch = "aarch64")]
-                            Isa::Neon => run!(NeonWide, I_NEON),
-                            Isa::Scalar => unreachable!("the scalar path packs no panels"),
-                        }
-                        let Some(m) = m else { return };
-                        // The offset term over the same columns, as f32 vectors of the int8
-                        // panel's width (i32 and f32 lanes per vector are equal).
-                        macro_rules! sub {
-                            ($s:ty, $t:expr) => {
-                                offsets::run_panels::<$s, { offsets::MR }, { $t.1 }>(
-                                    m, s, n_tok, y, rows, u0, u1,
-                                )
-                            };
-                        }
-                        match isa {
-                            #[cfg(target_arch = "x86_64")]
-                            Isa::Avx512 => sub!(Avx512, I512),
-                            #[cfg(target_arch = "x86_64")]
-                            Isa::Avx2Vnni => sub!(Avx2, I256_VNNI),
-                            #[cfg(target_arch = "x86_64")]
-                            Isa::Avx2 => sub!(Avx2, I256),
-                            #[cfg(target_arch = "aarch64")]
-                            Isa::NeonI8mm => sub!(Neon, I_MMLA),
-                            #[cfg(target_arch = "aarch64")]
-                            Isa::NeonDotprod => sub!(Neon, I_SDOT),
-                            #[cfg(target_arch = "aarch64")]
-                            Isa::Neon => sub!(Neon, I_NEON),
+                            Isa::Neon => run!(NeonWide, Neon, I_NEON),
                             Isa::Scalar => unreachable!("the scalar path packs no panels"),
                         }
                     },

@@ -16,12 +16,7 @@
 //! 64 MACs per `vpdpbusd`): measured 8-10% of a Q4_K matmul's time at EmbeddingGemma's shapes
 //! on AVX-512 (`gemm_bench --q4k` vs Q8_0; 12-14% with a separate multiply and add).
 
-use super::float::FloatPanels;
-use super::MatmulScratch;
 use crate::simd::F32s;
-
-/// Tokens per tile (with NV ≤ 4 vectors: at most 24 accumulators).
-pub(crate) const MR: usize = 6;
 
 /// The term `Σ_b m·(d_x·Σq_x)` for one output with offsets `m` [nb] and one token's
 /// `d_x·Σq_x` [nb] (`MatmulScratch::xdsum`): the reference sequence every path follows.
@@ -34,7 +29,9 @@ pub(crate) fn offset_term(m: &[f32], xdsum: &[f32]) -> f32 {
     corr
 }
 
-/// Subtract the term from an MR×(NV·LANES) tile of y.
+/// Subtract the term from an MR×(NV·LANES) tile of y: called by `int8::run_panels` right
+/// after the int8 tile, while y's tile is in L1 (a separate pass over y afterwards read it back
+/// from L2/L3: 1.3-2.4 MB per thread at 512 tokens).
 ///
 /// # Safety
 /// `S` supported; mp = offset panel start ([nb][nr], nr = NV·LANES); xs = the tile's first
@@ -42,7 +39,7 @@ pub(crate) fn offset_term(m: &[f32], xdsum: &[f32]) -> f32 {
 /// of `ncols <= nr` columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
     mp: *const f32,
     nb: usize,
     xs: *const f32,
@@ -79,49 +76,6 @@ unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
                 }
                 std::ptr::copy_nonoverlapping(tmp.as_ptr(), yt, ncols);
             }
-        }
-    }
-}
-
-/// Subtract the offset term from the columns of panels p0..p1, for all n_tok tokens.
-///
-/// # Safety
-/// `S` supported; `m` packed with nr = NV·S::LANES and k = cols/32; the scratch holds
-/// `xdsum` of n_tok tokens; y valid for [n_tok, rows] (already holding the int8
-/// product) and no other task accesses these panels' columns.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn run_panels<S: F32s, const MR: usize, const NV: usize>(
-    m: &FloatPanels,
-    s: &MatmulScratch,
-    n_tok: usize,
-    y: *mut f32,
-    rows: usize,
-    p0: usize,
-    p1: usize,
-) {
-    debug_assert_eq!(m.nr, NV * S::LANES);
-    debug_assert!(NV * S::LANES <= 128 && MR <= 8);
-    let nb = m.k;
-    for p in p0..p1 {
-        let mp = m.panel_ptr(p);
-        let c0 = p * m.nr;
-        let ncols = m.nr.min(rows - c0);
-        let mut t0 = 0;
-        while t0 < n_tok {
-            let mr = MR.min(n_tok - t0);
-            // SAFETY: per the function contract; t0 + mr <= n_tok.
-            unsafe {
-                let xs = s.xdsum.as_ptr().add(t0 * nb);
-                let yt = y.add(t0 * rows + c0);
-                macro_rules! arm {
-                    ($m:literal) => {
-                        tile::<S, $m, NV>(mp, nb, xs, yt, rows, ncols)
-                    };
-                }
-                by_tile_height!(mr, MR, arm)
-            }
-            t0 += mr;
         }
     }
 }
