@@ -19,8 +19,8 @@
 use super::aligned::AlignedBytes;
 use super::float::FloatPanels;
 use super::{offsets, MatmulScratch};
-use crate::simd::F32s;
 use crate::quant::QK;
+use crate::simd::F32s;
 
 /// Quantized activations per token block of [`run_panels`], at most: well inside L2.
 const X_BLOCK_BYTES: usize = 256 << 10;
@@ -98,6 +98,21 @@ pub(crate) unsafe trait Int8Isa {
     unsafe fn store_f(p: *mut f32, v: Self::F);
     /// Quantize 32 floats exactly like [`crate::quant::quantize_block_q8_0`].
     unsafe fn quantize_block(x: *const f32, q: *mut i8) -> (f32, i32);
+
+    /// Quantize `n` consecutive 32-blocks (x: n·32 floats, q: n·32 bytes, d and sum: n
+    /// each), every block exactly as [`quantize_block`](Self::quantize_block): that, block by
+    /// block, unless the instruction set batches blocks.
+    #[inline(always)]
+    unsafe fn quantize_blocks(x: *const f32, q: *mut i8, d: *mut f32, sum: *mut i32, n: usize) {
+        for b in 0..n {
+            // SAFETY: per the function contract.
+            unsafe {
+                let (db, sb) = Self::quantize_block(x.add(b * QK), q.add(b * QK));
+                *d.add(b) = db;
+                *sum.add(b) = sb;
+            }
+        }
+    }
 
     /// One MR×(NV·VL) output tile over all blocks: the generic [`tile`] unless the instruction
     /// set has its own register tile (SMMLA's 2×2 blocks). Contract as [`tile`].
@@ -221,18 +236,19 @@ pub(crate) unsafe fn quantize_rows<K: Int8Isa>(
     t0: usize,
     t1: usize,
 ) {
+    // Rows t0..t1 are contiguous in x (cols = nb·32 floats each) and in the scratch (nb blocks
+    // each): one run of blocks.
     let nb = cols / QK;
-    for t in t0..t1 {
-        for b in 0..nb {
-            let i = t * nb + b;
-            // SAFETY: per the function contract.
-            unsafe {
-                let (d, sum) =
-                    K::quantize_block(x.as_ptr().add(t * cols + b * QK), s.xq.add(i * QK));
-                *s.xd.add(i) = d;
-                *s.xsum.add(i) = sum;
-            }
-        }
+    let (i0, n) = (t0 * nb, (t1 - t0) * nb);
+    // SAFETY: per the function contract (blocks i0..i0+n = rows t0..t1).
+    unsafe {
+        K::quantize_blocks(
+            x.as_ptr().add(i0 * QK),
+            s.xq.add(i0 * QK),
+            s.xd.add(i0),
+            s.xsum.add(i0),
+            n,
+        )
     }
 }
 

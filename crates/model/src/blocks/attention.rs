@@ -180,34 +180,36 @@ pub fn self_attention(
                     &mut v[t * n_kv..(t + 1) * n_kv],
                 );
                 let (rq, rk, rv) = (&row[..n_q], &row[n_q..n_q + n_kv], &row[n_q + n_kv..]);
+                let norms = w.qk_norm.as_ref();
                 match &w.qkv_bias {
                     Some(b) => {
                         kernels::add(rq, &b[..n_q], q_t);
                         kernels::add(rk, &b[n_q..n_q + n_kv], k_t);
                         kernels::add(rv, &b[n_q + n_kv..], v_t);
                     }
+                    // Per head, the norm reads the qkv row and writes q/k (no copy first).
+                    None if norms.is_some() => v_t.copy_from_slice(rv),
                     None => {
                         q_t.copy_from_slice(rq);
                         k_t.copy_from_slice(rk);
                         v_t.copy_from_slice(rv);
                     }
                 }
+                let from_row = w.qkv_bias.is_none();
                 let rope = opt.rope.map(|r| r.at(pos as usize));
-                let norms = w.qk_norm.as_ref().map(|(qn, kn)| (qn, kn));
-                for head in q_t.chunks_exact_mut(hd) {
-                    if let Some((qn, _)) = norms {
-                        kernels::rms_norm_inplace(head, qn, opt.qk_norm_eps);
-                    }
-                    if let Some((cos, sin)) = rope {
-                        kernels::rope_neox(head, cos, sin);
-                    }
-                }
-                for head in k_t.chunks_exact_mut(hd) {
-                    if let Some((_, kn)) = norms {
-                        kernels::rms_norm_inplace(head, kn, opt.qk_norm_eps);
-                    }
-                    if let Some((cos, sin)) = rope {
-                        kernels::rope_neox(head, cos, sin);
+                for (dst, src, norm) in [
+                    (q_t, rq, norms.map(|(qn, _)| qn)),
+                    (k_t, rk, norms.map(|(_, kn)| kn)),
+                ] {
+                    for (head, src) in dst.chunks_exact_mut(hd).zip(src.chunks_exact(hd)) {
+                        match norm {
+                            Some(n) if from_row => kernels::rms_norm(src, n, opt.qk_norm_eps, head),
+                            Some(n) => kernels::rms_norm_inplace(head, n, opt.qk_norm_eps),
+                            None => {}
+                        }
+                        if let Some((cos, sin)) = rope {
+                            kernels::rope_neox(head, cos, sin);
+                        }
                     }
                 }
             }

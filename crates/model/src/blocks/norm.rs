@@ -45,7 +45,7 @@ pub fn residual_rms_norm(
     par_rows(pool, n_tok, NORM_MIN_ROWS, bufs, |_, (x, y)| {
         for (xr, yr) in x.chunks_exact_mut(n).zip(y.chunks_exact_mut(n)) {
             kernels::rms_norm_inplace(yr, w_post, eps);
-            xr.iter_mut().zip(yr.iter()).for_each(|(a, b)| *a += *b);
+            kernels::add_inplace(xr, yr);
             kernels::rms_norm(xr, w_next, eps, yr);
         }
     });
