@@ -1,4 +1,5 @@
-//! Element-wise and reduction kernels: RMSNorm, GELU(tanh)·up, NeoX RoPE, dot, L2 normalize.
+//! Element-wise and reduction kernels: RMSNorm, GELU(tanh)·up, NeoX RoPE (and both per
+//! attention head), dot, L2 normalize.
 //!
 //! Each public function runs the [`active_isa`](crate::active_isa) path; the `*_with` variants
 //! take an explicit [`Isa`] (tests and benchmarks use them to exercise every path). Every result
@@ -151,6 +152,131 @@ unsafe fn rope_body<S: F32s>(x: *mut f32, c: *const f32, s: *const f32, half: us
             let (a, b) = (*x.add(i), *x.add(i + half));
             *x.add(i) = a * *c.add(i) - b * *s.add(i);
             *x.add(i + half) = b * *c.add(i) + a * *s.add(i);
+        }
+    }
+}
+
+/// Per head of `x` ([n_heads·head_dim]): the optional RMSNorm `(weight [head_dim], eps)`, then
+/// the optional NeoX RoPE `(cos, sin)` ([head_dim/2] each), written to `out` (same shape). The
+/// same bits as [`rms_norm`] then [`rope_neox`] on each head (a head without a norm is copied
+/// first), in one call: attention's q/k heads need both per token, and separate calls cost
+/// more than the arithmetic at head_dim 256.
+///
+/// # Panics
+/// If `x`, `out` differ in length or are not whole heads, the weight is not [head_dim], or
+/// cos/sin are not [head_dim/2] (head_dim even).
+pub fn heads_norm_rope(
+    x: &[f32],
+    head_dim: usize,
+    norm: Option<(&[f32], f32)>,
+    rope: Option<(&[f32], &[f32])>,
+    out: &mut [f32],
+) {
+    heads_norm_rope_with(crate::active_isa(), x, head_dim, norm, rope, out)
+}
+
+/// [`heads_norm_rope`] on an explicit path.
+pub fn heads_norm_rope_with(
+    isa: Isa,
+    x: &[f32],
+    head_dim: usize,
+    norm: Option<(&[f32], f32)>,
+    rope: Option<(&[f32], &[f32])>,
+    out: &mut [f32],
+) {
+    assert_eq!(
+        x.len(),
+        out.len(),
+        "heads_norm_rope: x and out lengths differ"
+    );
+    let n_heads = check_heads(x.len(), head_dim, norm, rope);
+    let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
+    heads_exec(isa, xp, op, n_heads, head_dim, norm, rope)
+}
+
+/// In-place [`heads_norm_rope`].
+pub fn heads_norm_rope_inplace(
+    x: &mut [f32],
+    head_dim: usize,
+    norm: Option<(&[f32], f32)>,
+    rope: Option<(&[f32], &[f32])>,
+) {
+    let n_heads = check_heads(x.len(), head_dim, norm, rope);
+    let p = x.as_mut_ptr();
+    heads_exec(crate::active_isa(), p, p, n_heads, head_dim, norm, rope)
+}
+
+/// Validates the shapes of [`heads_norm_rope`]; returns the head count.
+fn check_heads(
+    len: usize,
+    head_dim: usize,
+    norm: Option<(&[f32], f32)>,
+    rope: Option<(&[f32], &[f32])>,
+) -> usize {
+    assert!(
+        head_dim > 0 && len % head_dim == 0,
+        "heads_norm_rope: {len} values are not whole heads of {head_dim}"
+    );
+    if let Some((w, _)) = norm {
+        assert_eq!(
+            w.len(),
+            head_dim,
+            "heads_norm_rope: norm weight must be [head_dim]"
+        );
+    }
+    if let Some((c, s)) = rope {
+        assert!(
+            head_dim % 2 == 0 && c.len() == head_dim / 2 && s.len() == head_dim / 2,
+            "heads_norm_rope: cos/sin must have head_dim/2 values (head_dim even)"
+        );
+    }
+    len / head_dim
+}
+
+/// Runs [`heads_body`] on `isa` (x may equal out).
+fn heads_exec(
+    isa: Isa,
+    x: *const f32,
+    out: *mut f32,
+    n_heads: usize,
+    hd: usize,
+    norm: Option<(&[f32], f32)>,
+    rope: Option<(&[f32], &[f32])>,
+) {
+    let (w, eps) = norm.map_or((std::ptr::null(), 0.0), |(w, e)| (w.as_ptr(), e));
+    let (c, s) = rope.map_or((std::ptr::null(), std::ptr::null()), |(c, s)| {
+        (c.as_ptr(), s.as_ptr())
+    });
+    dispatch_f32!(isa, heads_body(x, out, n_heads, hd, w, eps, c, s))
+}
+
+/// # Safety
+/// `S` supported; x and out valid for n_heads·hd elements (out may equal x, else they do not
+/// overlap); w null or valid for hd; c, s null or valid for hd/2 each.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn heads_body<S: F32s>(
+    x: *const f32,
+    out: *mut f32,
+    n_heads: usize,
+    hd: usize,
+    w: *const f32,
+    eps: f32,
+    c: *const f32,
+    s: *const f32,
+) {
+    // SAFETY: per the function contract; head h covers elements h·hd..(h+1)·hd.
+    unsafe {
+        for h in 0..n_heads {
+            let (xh, oh) = (x.add(h * hd), out.add(h * hd));
+            if !w.is_null() {
+                rms_norm_body::<S>(xh, w, eps, oh, hd);
+            } else if xh != oh.cast_const() {
+                std::ptr::copy_nonoverlapping(xh, oh, hd);
+            }
+            if !c.is_null() {
+                rope_body::<S>(oh, c, s, hd / 2);
+            }
         }
     }
 }
@@ -366,6 +492,51 @@ mod tests {
                 assert_eq!(got, want, "{isa} half={half}");
             }
         }
+    }
+
+    /// heads_norm_rope = rms_norm then rope_neox per head (each optional), bit for bit, on
+    /// every path, out of place and in place, at odd head sizes and head counts.
+    #[test]
+    fn heads_norm_rope_is_norm_then_rope_per_head() {
+        let mut rng = StdRng::seed_from_u64(15);
+        for (hd, n_heads) in [(2, 1), (10, 3), (34, 2), (256, 3), (74, 1)] {
+            let x = rand_vec(hd * n_heads, 3.0, &mut rng);
+            let w = rand_vec(hd, 2.0, &mut rng);
+            let ang = rand_vec(hd / 2, 3.0, &mut rng);
+            let c: Vec<f32> = ang.iter().map(|a| a.cos()).collect();
+            let s: Vec<f32> = ang.iter().map(|a| a.sin()).collect();
+            for (with_norm, with_rope) in
+                [(true, true), (true, false), (false, true), (false, false)]
+            {
+                let norm = with_norm.then_some((&w[..], 1e-6f32));
+                let rope = with_rope.then_some((&c[..], &s[..]));
+                let mut want = x.clone();
+                for head in want.chunks_exact_mut(hd) {
+                    if let Some((w, eps)) = norm {
+                        rms_norm_inplace(head, w, eps);
+                    }
+                    if let Some((c, s)) = rope {
+                        rope_neox(head, c, s);
+                    }
+                }
+                let case = format!("hd={hd} heads={n_heads} norm={with_norm} rope={with_rope}");
+                for isa in supported() {
+                    let mut got = vec![f32::NAN; x.len()];
+                    heads_norm_rope_with(isa, &x, hd, norm, rope, &mut got);
+                    assert_eq!(got, want, "{isa} {case}");
+                }
+                let mut inplace = x.clone();
+                heads_norm_rope_inplace(&mut inplace, hd, norm, rope);
+                assert_eq!(inplace, want, "in place {case}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "not whole heads")]
+    fn heads_norm_rope_rejects_partial_heads() {
+        let mut out = [0f32; 5];
+        heads_norm_rope(&[0.0; 5], 2, None, None, &mut out);
     }
 
     #[test]

@@ -180,36 +180,29 @@ pub fn self_attention(
                     &mut v[t * n_kv..(t + 1) * n_kv],
                 );
                 let (rq, rk, rv) = (&row[..n_q], &row[n_q..n_q + n_kv], &row[n_q + n_kv..]);
-                let norms = w.qk_norm.as_ref();
+                let rope = opt.rope.map(|r| r.at(pos as usize));
+                let (qn, kn) = match &w.qk_norm {
+                    Some((qn, kn)) => (
+                        Some((&qn[..], opt.qk_norm_eps)),
+                        Some((&kn[..], opt.qk_norm_eps)),
+                    ),
+                    None => (None, None),
+                };
                 match &w.qkv_bias {
                     Some(b) => {
                         kernels::add(rq, &b[..n_q], q_t);
                         kernels::add(rk, &b[n_q..n_q + n_kv], k_t);
                         kernels::add(rv, &b[n_q + n_kv..], v_t);
+                        if qn.is_some() || rope.is_some() {
+                            kernels::heads_norm_rope_inplace(q_t, hd, qn, rope);
+                            kernels::heads_norm_rope_inplace(k_t, hd, kn, rope);
+                        }
                     }
-                    // Per head, the norm reads the qkv row and writes q/k (no copy first).
-                    None if norms.is_some() => v_t.copy_from_slice(rv),
+                    // Read from the qkv row: norm and RoPE per head in one call each.
                     None => {
-                        q_t.copy_from_slice(rq);
-                        k_t.copy_from_slice(rk);
+                        kernels::heads_norm_rope(rq, hd, qn, rope, q_t);
+                        kernels::heads_norm_rope(rk, hd, kn, rope, k_t);
                         v_t.copy_from_slice(rv);
-                    }
-                }
-                let from_row = w.qkv_bias.is_none();
-                let rope = opt.rope.map(|r| r.at(pos as usize));
-                for (dst, src, norm) in [
-                    (q_t, rq, norms.map(|(qn, _)| qn)),
-                    (k_t, rk, norms.map(|(_, kn)| kn)),
-                ] {
-                    for (head, src) in dst.chunks_exact_mut(hd).zip(src.chunks_exact(hd)) {
-                        match norm {
-                            Some(n) if from_row => kernels::rms_norm(src, n, opt.qk_norm_eps, head),
-                            Some(n) => kernels::rms_norm_inplace(head, n, opt.qk_norm_eps),
-                            None => {}
-                        }
-                        if let Some((cos, sin)) = rope {
-                            kernels::rope_neox(head, cos, sin);
-                        }
                     }
                 }
             }
