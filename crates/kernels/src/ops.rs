@@ -214,7 +214,7 @@ fn check_heads(
     rope: Option<(&[f32], &[f32])>,
 ) -> usize {
     assert!(
-        head_dim > 0 && len % head_dim == 0,
+        head_dim > 0 && len.is_multiple_of(head_dim),
         "heads_norm_rope: {len} values are not whole heads of {head_dim}"
     );
     if let Some((w, _)) = norm {
@@ -226,7 +226,7 @@ fn check_heads(
     }
     if let Some((c, s)) = rope {
         assert!(
-            head_dim % 2 == 0 && c.len() == head_dim / 2 && s.len() == head_dim / 2,
+            head_dim.is_multiple_of(2) && c.len() == head_dim / 2 && s.len() == head_dim / 2,
             "heads_norm_rope: cos/sin must have head_dim/2 values (head_dim even)"
         );
     }
