@@ -297,7 +297,7 @@ pub fn add_with(isa: Isa, x: &[f32], y: &[f32], out: &mut [f32]) {
 /// # Safety
 /// `S` supported; x, y and out valid for n elements; out is x or overlaps neither.
 #[inline(always)]
-unsafe fn add_body<S: F32s>(x: *const f32, y: *const f32, out: *mut f32, n: usize) {
+pub(crate) unsafe fn add_body<S: F32s>(x: *const f32, y: *const f32, out: *mut f32, n: usize) {
     // SAFETY: per the function contract.
     unsafe {
         let nv = vec_len::<S>(n);

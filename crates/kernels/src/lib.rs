@@ -174,8 +174,8 @@ pub use isa::{active_isa, Isa};
 pub use matmul::{matmul, MatmulScratch, PackedMatrix};
 pub use ops::{
     dot, dot_with, gelu_tanh_mul, gelu_tanh_mul_with, heads_norm_rope, heads_norm_rope_inplace,
-    heads_norm_rope_with, l2_normalize, l2_normalize_with, rms_norm, rms_norm_inplace,
-    rms_norm_with, rope_neox, rope_neox_with,
+    heads_norm_rope_with, l2_normalize, l2_normalize_with, residual_rms_norm,
+    residual_rms_norm_with, rms_norm, rms_norm_inplace, rms_norm_with, rope_neox, rope_neox_with,
 };
 pub use pool::ThreadPool;
 pub use quant::{dequantize_row, WeightRef, WeightType};

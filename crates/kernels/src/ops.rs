@@ -156,6 +156,65 @@ unsafe fn rope_body<S: F32s>(x: *mut f32, c: *const f32, s: *const f32, half: us
     }
 }
 
+/// Pre-norm residual step on token rows (Gemma), per row of `x` and `y` ([rows, n], n =
+/// the weights' length): `y = rms_norm(y) · w_post;  x += y;  y = rms_norm(x) · w_next`. The
+/// same bits as [`rms_norm_inplace`], an element-wise add and [`rms_norm`] row by row, in one
+/// call for all rows.
+///
+/// # Panics
+/// If the weights differ in length, or x and y are not the same whole number of rows.
+pub fn residual_rms_norm(x: &mut [f32], y: &mut [f32], w_post: &[f32], w_next: &[f32], eps: f32) {
+    residual_rms_norm_with(crate::active_isa(), x, y, w_post, w_next, eps)
+}
+
+/// [`residual_rms_norm`] on an explicit path.
+pub fn residual_rms_norm_with(
+    isa: Isa,
+    x: &mut [f32],
+    y: &mut [f32],
+    w_post: &[f32],
+    w_next: &[f32],
+    eps: f32,
+) {
+    let n = w_post.len();
+    assert_eq!(
+        w_next.len(),
+        n,
+        "residual_rms_norm: weights differ in length"
+    );
+    assert!(
+        n > 0 && x.len() == y.len() && x.len().is_multiple_of(n),
+        "residual_rms_norm: x and y must be the same whole rows of {n}"
+    );
+    let (rows, xp, yp) = (x.len() / n, x.as_mut_ptr(), y.as_mut_ptr());
+    let (wp, wn) = (w_post.as_ptr(), w_next.as_ptr());
+    dispatch_f32!(isa, residual_rms_norm_body(xp, yp, wp, wn, eps, rows, n))
+}
+
+/// # Safety
+/// `S` supported; x and y valid for rows·n elements each (not overlapping), w_post and w_next
+/// for n.
+#[inline(always)]
+unsafe fn residual_rms_norm_body<S: F32s>(
+    x: *mut f32,
+    y: *mut f32,
+    w_post: *const f32,
+    w_next: *const f32,
+    eps: f32,
+    rows: usize,
+    n: usize,
+) {
+    // SAFETY: per the function contract; row r covers elements r·n..(r+1)·n.
+    unsafe {
+        for r in 0..rows {
+            let (xr, yr) = (x.add(r * n), y.add(r * n));
+            rms_norm_body::<S>(yr, w_post, eps, yr, n);
+            crate::encoder_ops::add_body::<S>(xr, yr, xr, n);
+            rms_norm_body::<S>(xr, w_next, eps, yr, n);
+        }
+    }
+}
+
 /// Per head of `x` ([n_heads·head_dim]): the optional RMSNorm `(weight [head_dim], eps)`, then
 /// the optional NeoX RoPE `(cos, sin)` ([head_dim/2] each), written to `out` (same shape). The
 /// same bits as [`rms_norm`] then [`rope_neox`] on each head (a head without a norm is copied
@@ -528,6 +587,29 @@ mod tests {
                 let mut inplace = x.clone();
                 heads_norm_rope_inplace(&mut inplace, hd, norm, rope);
                 assert_eq!(inplace, want, "in place {case}");
+            }
+        }
+    }
+
+    /// residual_rms_norm = rms_norm_inplace(y), x += y, y = rms_norm(x) row by row, bit for
+    /// bit on every path, at odd row lengths.
+    #[test]
+    fn residual_rms_norm_is_the_three_steps_per_row() {
+        let mut rng = StdRng::seed_from_u64(16);
+        for (n, rows) in [(1, 1), (17, 3), (100, 2), (768, 4), (1155, 1)] {
+            let x = rand_vec(n * rows, 3.0, &mut rng);
+            let y = rand_vec(n * rows, 5.0, &mut rng);
+            let (wp, wn) = (rand_vec(n, 2.0, &mut rng), rand_vec(n, 2.0, &mut rng));
+            let (mut wx, mut wy) = (x.clone(), y.clone());
+            for (xr, yr) in wx.chunks_exact_mut(n).zip(wy.chunks_exact_mut(n)) {
+                rms_norm_inplace(yr, &wp, 1e-6);
+                xr.iter_mut().zip(yr.iter()).for_each(|(a, b)| *a += *b);
+                rms_norm(xr, &wn, 1e-6, yr);
+            }
+            for isa in supported() {
+                let (mut gx, mut gy) = (x.clone(), y.clone());
+                residual_rms_norm_with(isa, &mut gx, &mut gy, &wp, &wn, 1e-6);
+                assert_eq!((&gx, &gy), (&wx, &wy), "{isa} n={n} rows={rows}");
             }
         }
     }

@@ -43,11 +43,7 @@ pub fn residual_rms_norm(
     let n = w_post.len();
     let bufs = (RowsMut::new(x, n), RowsMut::new(y, n));
     par_rows(pool, n_tok, NORM_MIN_ROWS, bufs, |_, (x, y)| {
-        for (xr, yr) in x.chunks_exact_mut(n).zip(y.chunks_exact_mut(n)) {
-            kernels::rms_norm_inplace(yr, w_post, eps);
-            kernels::add_inplace(xr, yr);
-            kernels::rms_norm(xr, w_next, eps, yr);
-        }
+        kernels::residual_rms_norm(x, y, w_post, w_next, eps)
     });
 }
 
