@@ -26,10 +26,10 @@
 //!   - Q5_0 and IQ4_NL are integers × one scale per 32 already: exact (`b` = 0).
 //!   - Q4_1, Q5_1, Q4_K and Q5_K are affine per 32-block (`d·q + m`, `(d·sc)·q − dmin·m`, q
 //!     0..31): exact. The int8 product runs unchanged on `q` with scale `a`; then, per register
-//!     tile while it is still in L1, each output subtracts `Σ_b b[n, b] · (d_x·Σq_x)[t, b]` (the activations' per-block scale
-//!     times the sum of their quantized values, as ggml does with Q8_K's `bsums`), an f32 term
-//!     summed per output in block order with one FMA per block and vectorized across outputs
-//!     only, so it is bit-identical on every path. `b` costs 4 bytes per 32 weights (+11% over
+//!     tile while it is still in L1, each output subtracts `Σ_b b[n, b] · (d_x·Σq_x)[t, b]`
+//!     (the activations' per-block scale times the sum of their quantized values, as ggml does
+//!     with Q8_K's `bsums`), an f32 term summed per output in block order with one FMA per
+//!     block and vectorized across outputs only, so it is bit-identical on every path. `b` costs 4 bytes per 32 weights (+11% over
 //!     the panels' 36) and the term 1/32 of the multiply-adds as f32 FMAs: a Q4_K matmul
 //!     measured 8-10% slower than Q8_0 at EmbeddingGemma's shapes on AVX-512
 //!     (`gemm_bench --q4k`).

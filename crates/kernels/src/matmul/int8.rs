@@ -103,15 +103,12 @@ pub(crate) unsafe trait Int8Isa {
     /// each), every block exactly as [`quantize_block`](Self::quantize_block): that, block by
     /// block, unless the instruction set batches blocks.
     #[inline(always)]
-    unsafe fn quantize_blocks(x: *const f32, q: *mut i8, d: *mut f32, sum: *mut i32, n: usize) {
-        for b in 0..n {
-            // SAFETY: per the function contract.
-            unsafe {
-                let (db, sb) = Self::quantize_block(x.add(b * QK), q.add(b * QK));
-                *d.add(b) = db;
-                *sum.add(b) = sb;
-            }
-        }
+    unsafe fn quantize_blocks(x: *const f32, q: *mut i8, d: *mut f32, sum: *mut i32, n: usize)
+    where
+        Self: Sized,
+    {
+        // SAFETY: per the function contract.
+        unsafe { quantize_each::<Self>(x, q, d, sum, n) }
     }
 
     /// One MR×(NV·VL) output tile over all blocks: the generic [`tile`] unless the instruction
@@ -220,6 +217,29 @@ impl IntPanels {
 
     pub(crate) fn panel_ptr(&self, p: usize) -> *const u8 {
         self.buf.as_bytes()[p * self.nb * Self::block_bytes(self.nr)..].as_ptr()
+    }
+}
+
+/// [`Int8Isa::quantize_blocks`] block by block with `K::quantize_block` (the default, and the
+/// tail of a batching instruction set).
+///
+/// # Safety
+/// As [`Int8Isa::quantize_blocks`].
+#[inline(always)]
+pub(crate) unsafe fn quantize_each<K: Int8Isa>(
+    x: *const f32,
+    q: *mut i8,
+    d: *mut f32,
+    sum: *mut i32,
+    n: usize,
+) {
+    for b in 0..n {
+        // SAFETY: per the function contract.
+        unsafe {
+            let (db, sb) = K::quantize_block(x.add(b * QK), q.add(b * QK));
+            *d.add(b) = db;
+            *sum.add(b) = sb;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! x86 implementations of [`Int8Isa`]: AVX-512 VNNI (zmm), AVX-VNNI (ymm), and AVX2 without
 //! VNNI (`vpmaddubsw` with the sign trick).
 
-use super::int8::{block_scale, Int8Isa};
+use super::int8::{block_scale, quantize_each, Int8Isa};
 use crate::quant::QK;
 use std::arch::x86_64::*;
 
@@ -68,11 +68,13 @@ unsafe impl Int8Isa for Avx512Vnni {
             for b in (0..n16).step_by(16) {
                 quantize_16_blocks(x.add(b * QK), q.add(b * QK), d.add(b), sum.add(b));
             }
-            for b in n16..n {
-                let (db, sb) = Self::quantize_block(x.add(b * QK), q.add(b * QK));
-                *d.add(b) = db;
-                *sum.add(b) = sb;
-            }
+            quantize_each::<Self>(
+                x.add(n16 * QK),
+                q.add(n16 * QK),
+                d.add(n16),
+                sum.add(n16),
+                n - n16,
+            );
         }
     }
 }
@@ -184,8 +186,8 @@ unsafe fn store_block512(i0: __m512i, i1: __m512i, q: *mut i8) {
 /// Round half away from zero (C `roundf`) to i32, exactly: trunc(v + copysign(0.5 − 2⁻²⁵, v)).
 /// Adding just under a half rounds (to nearest even) to an integer boundary exactly when v's
 /// fraction is at least one half; checked against `f32::round` for every f32 of magnitude at most
-/// 128 (the quantizer's range, |x·id| ≤ 127), and a known identity for all f32. Three
-/// instructions (sign select, add, truncating convert) instead of seven with `vrndscaleps`.
+/// 128, the quantizer's range (|x·id| ≤ 127). Three instructions (sign select, add, truncating
+/// convert) instead of seven with `vrndscaleps`.
 #[inline(always)]
 unsafe fn round_away512(v: __m512) -> __m512i {
     unsafe {

@@ -48,6 +48,10 @@ pub(crate) unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
     ncols: usize,
 ) {
     let nr = NV * S::LANES;
+    debug_assert!(
+        nr <= 128 && MR <= 8,
+        "the partial-tile buffer holds 128 columns"
+    );
     // SAFETY: per the function contract.
     unsafe {
         let mut acc = [[S::splat(0.0); NV]; MR];
