@@ -177,26 +177,35 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
             }
         }
         WeightType::Q6_K => {
-            let (ql, qh, sc) = (&blk[0..128], &blk[128..192], &blk[192..208]);
             let d = f16_at(blk, 208);
-            // Half h (128 values) uses ql[64h..], qh[32h..], sc[8h..]; within a half, quarter
-            // g (32 values) takes nibble g/2 of ql[64h + 32(g%2) + l] and bits 2g of qh[32h + l],
-            // with scale sc[8h + 2g + l/16]. (Loops over 16 values of one scale, so they
-            // vectorize; the bytes are widened before the shifts, whose count varies with g:
-            // x86 has no byte shifts, and on bytes the loop stayed scalar, ~15 instructions
-            // per weight at load.)
-            for (i, ys) in y.chunks_exact_mut(16).enumerate() {
-                let (h, g, half) = (i / 8, (i % 8) / 2, i % 2);
-                let ds = d * sc[8 * h + 2 * g + half] as i8 as f32;
-                let l0 = 16 * half;
-                let ql = &ql[64 * h + 32 * (g % 2) + l0..][..16];
-                let qh = &qh[32 * h + l0..][..16];
-                let (lshift, hshift) = (4 * (g / 2) as u32, 2 * g as u32);
-                for ((o, &lb), &hb) in ys.iter_mut().zip(ql).zip(qh) {
-                    let low = (lb as u32 >> lshift) & 0x0f;
-                    let high = (hb as u32 >> hshift) & 3;
-                    let q = (low | (high << 4)) as i32 - 32;
-                    *o = ds * q as f32;
+            // As ggml's `dequantize_row_q6_K`: half h (128 values) uses ql[64h..], qh[32h..],
+            // sc[8h..]; value l + 32k of a half (k = 0..4, l = 0..32) is nibble k/2 of
+            // ql[64h + 32(k%2) + l] with bits 2k of qh[32h + l], scaled by sc[8h + 2k + l/16].
+            // Written with constant shifts over 16 values of one scale, so it vectorizes (x86
+            // has no per-lane byte shifts; with a shift count varying per quarter it stayed
+            // scalar).
+            for (h, yh) in y.chunks_exact_mut(128).enumerate() {
+                let ql = &blk[64 * h..][..64];
+                let qh = &blk[128 + 32 * h..][..32];
+                let sc = &blk[192 + 8 * h..][..8];
+                let (y0, rest) = yh.split_at_mut(32);
+                let (y1, rest) = rest.split_at_mut(32);
+                let (y2, y3) = rest.split_at_mut(32);
+                for half in 0..2 {
+                    let l0 = 16 * half;
+                    let ds = |k: usize| d * sc[2 * k + half] as i8 as f32;
+                    let (d0, d1, d2, d3) = (ds(0), ds(1), ds(2), ds(3));
+                    for l in l0..l0 + 16 {
+                        let (a, b, hb) = (ql[l], ql[l + 32], qh[l]);
+                        let q0 = ((a & 0x0f) | ((hb & 3) << 4)) as i32 - 32;
+                        let q1 = ((b & 0x0f) | (((hb >> 2) & 3) << 4)) as i32 - 32;
+                        let q2 = ((a >> 4) | (((hb >> 4) & 3) << 4)) as i32 - 32;
+                        let q3 = ((b >> 4) | ((hb >> 6) << 4)) as i32 - 32;
+                        y0[l] = d0 * q0 as f32;
+                        y1[l] = d1 * q1 as f32;
+                        y2[l] = d2 * q2 as f32;
+                        y3[l] = d3 * q3 as f32;
+                    }
                 }
             }
         }

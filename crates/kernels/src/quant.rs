@@ -145,7 +145,7 @@ pub struct WeightRef<'a> {
     pub cols: usize,
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
