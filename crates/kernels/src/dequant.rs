@@ -147,14 +147,30 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
         WeightType::Q2_K => {
             let (scales, qs) = (&blk[0..16], &blk[16..80]);
             let (d, dmin) = (f16_at(blk, 80), f16_at(blk, 82));
-            // Sub-block s (16 values): bytes 32·(s/8) + 16·(s%2) .. +16, bit shift 2·((s/2)%4).
-            for (s, ys) in y.chunks_exact_mut(16).enumerate() {
-                let dl = d * (scales[s] & 0x0f) as f32;
-                let ml = dmin * (scales[s] >> 4) as f32;
-                let q = &qs[32 * (s / 8) + 16 * (s % 2)..][..16];
-                let shift = 2 * ((s / 2) % 4);
-                for (o, &b) in ys.iter_mut().zip(q) {
-                    *o = dl * ((b >> shift) & 3) as f32 - ml;
+            // As ggml's `dequantize_row_q2_K`: half h (128 values) uses qs[32h..], scales[8h..];
+            // value l + 32j of a half (j = 0..4, l = 0..32) is bits 2j of qs[32h + l], with
+            // scale and minimum from scales[8h + 2j + l/16]. Constant shifts over 16 values of
+            // one scale, so it vectorizes (see Q6_K).
+            for (h, yh) in y.chunks_exact_mut(128).enumerate() {
+                let q = &qs[32 * h..][..32];
+                let sc = &scales[8 * h..][..8];
+                let (y0, rest) = yh.split_at_mut(32);
+                let (y1, rest) = rest.split_at_mut(32);
+                let (y2, y3) = rest.split_at_mut(32);
+                for half in 0..2 {
+                    let l0 = 16 * half;
+                    let dm = |j: usize| {
+                        let s = sc[2 * j + half];
+                        (d * (s & 0x0f) as f32, dmin * (s >> 4) as f32)
+                    };
+                    let ((d0, m0), (d1, m1), (d2, m2), (d3, m3)) = (dm(0), dm(1), dm(2), dm(3));
+                    for l in l0..l0 + 16 {
+                        let b = q[l];
+                        y0[l] = d0 * (b & 3) as f32 - m0;
+                        y1[l] = d1 * ((b >> 2) & 3) as f32 - m1;
+                        y2[l] = d2 * ((b >> 4) & 3) as f32 - m2;
+                        y3[l] = d3 * (b >> 6) as f32 - m3;
+                    }
                 }
             }
         }
@@ -162,17 +178,31 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
             let (hmask, qs) = (&blk[0..32], &blk[32..96]);
             let sc = q3k_scales(&blk[96..108]);
             let d = f16_at(blk, 108);
-            for (s, ys) in y.chunks_exact_mut(16).enumerate() {
-                let dl = d * (sc[s] as i32 - 32) as f32;
-                let off = 16 * (s % 2);
-                let q = &qs[32 * (s / 8) + off..][..16];
-                let h = &hmask[off..off + 16];
-                let shift = 2 * ((s / 2) % 4);
-                let hbit = (s / 2) as u32; // 0..8
-                for ((o, &b), &hb) in ys.iter_mut().zip(q).zip(h) {
-                    let low = ((b >> shift) & 3) as i32;
-                    let sub = if (hb >> hbit) & 1 == 1 { 0 } else { 4 };
-                    *o = dl * (low - sub) as f32;
+            // As ggml's `dequantize_row_q3_K`: half h (128 values) uses qs[32h..], sc[8h..];
+            // value l + 32j of a half (j = 0..4, l = 0..32) is bits 2j of qs[32h + l], minus 4
+            // unless bit 4h + j of hmask[l] is set, scaled by sc[8h + 2j + l/16] − 32.
+            // Constant shifts over 16 values of one scale, so it vectorizes (see Q6_K).
+            for (h, yh) in y.chunks_exact_mut(128).enumerate() {
+                let q = &qs[32 * h..][..32];
+                let (y0, rest) = yh.split_at_mut(32);
+                let (y1, rest) = rest.split_at_mut(32);
+                let (y2, y3) = rest.split_at_mut(32);
+                for half in 0..2 {
+                    let l0 = 16 * half;
+                    let dl = |j: usize| d * (sc[8 * h + 2 * j + half] as i32 - 32) as f32;
+                    let (d0, d1, d2, d3) = (dl(0), dl(1), dl(2), dl(3));
+                    for l in l0..l0 + 16 {
+                        let b = q[l] as i32;
+                        // the high bits of this half in the low nibble (a shift by 0 or 4)
+                        let hb = if h == 0 { hmask[l] } else { hmask[l] >> 4 } as i32;
+                        let v = |shift: i32, bit: i32| {
+                            ((b >> shift) & 3) - if (hb >> bit) & 1 == 1 { 0 } else { 4 }
+                        };
+                        y0[l] = d0 * v(0, 0) as f32;
+                        y1[l] = d1 * v(2, 1) as f32;
+                        y2[l] = d2 * v(4, 2) as f32;
+                        y3[l] = d3 * v(6, 3) as f32;
+                    }
                 }
             }
         }
