@@ -111,17 +111,17 @@ unsafe fn tile<S: F32s, const MR: usize, const NV: usize>(
     }
 }
 
-/// Compute panels p0..p1 for all tokens.
+/// Compute panels p0..p1 for the tokens t_lo..t_hi.
 ///
 /// # Safety
-/// `S` supported; panels packed with nr = NV·S::LANES; x is [n_tok, k]; y valid for
-/// [n_tok, rows]; no other task writes these panels' columns.
+/// `S` supported; panels packed with nr = NV·S::LANES; x is [n_tok, k] with t_hi <= n_tok; y
+/// valid for [t_hi, rows]; no other task writes y[t_lo..t_hi, these panels' columns].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn run_panels<S: F32s, const MR: usize, const NV: usize>(
     w: &FloatPanels,
     x: &[f32],
-    n_tok: usize,
+    (t_lo, t_hi): (usize, usize),
     y: *mut f32,
     rows: usize,
     p0: usize,
@@ -135,10 +135,10 @@ pub(crate) unsafe fn run_panels<S: F32s, const MR: usize, const NV: usize>(
         let wp = unsafe { base.add(p * k * w.nr) };
         let c0 = p * w.nr;
         let ncols = w.nr.min(rows - c0);
-        let mut t0 = 0;
-        while t0 < n_tok {
-            let mr = MR.min(n_tok - t0);
-            // SAFETY: per the function contract; t0 + mr <= n_tok.
+        let mut t0 = t_lo;
+        while t0 < t_hi {
+            let mr = MR.min(t_hi - t0);
+            // SAFETY: per the function contract; t0 + mr <= t_hi.
             unsafe {
                 let xt = x.as_ptr().add(t0 * k);
                 let yt = y.add(t0 * rows + c0);

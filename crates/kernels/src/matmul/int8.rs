@@ -272,14 +272,21 @@ pub(crate) unsafe fn quantize_rows<K: Int8Isa>(
     }
 }
 
-/// Raw views of the scratch for tasks that quantize disjoint rows.
+/// Raw views of the quantized-activation scratch ([`MatmulScratch`]): tasks write disjoint
+/// token rows of it and read the rows they (or, after the pool's barrier, others) wrote.
 #[derive(Clone, Copy)]
 pub(crate) struct QuantPtrs {
+    /// [max_tokens, nb·32]
     pub(crate) xq: *mut i8,
+    /// [max_tokens, nb]
     pub(crate) xd: *mut f32,
+    /// [max_tokens, nb]
     pub(crate) xsum: *mut i32,
+    /// [max_tokens, nb]
+    pub(crate) xdsum: *mut f32,
 }
-// SAFETY: tasks write disjoint token rows (see `quantize_rows`).
+// SAFETY: tasks write disjoint token rows (see `quantize_rows`, `fill_xdsum`) and read rows
+// only after they were written (same task, or an earlier pool round).
 unsafe impl Send for QuantPtrs {}
 // SAFETY: as above.
 unsafe impl Sync for QuantPtrs {}
@@ -290,6 +297,20 @@ impl QuantPtrs {
             xq: s.xq.as_mut_ptr(),
             xd: s.xd.as_mut_ptr(),
             xsum: s.xsum.as_mut_ptr(),
+            xdsum: s.xdsum.as_mut_ptr(),
+        }
+    }
+
+    /// `xdsum = xd·xsum` (an f32 product) for the blocks of rows t0..t1 (nb blocks per row):
+    /// the activation side of the offset term.
+    ///
+    /// # Safety
+    /// The scratch holds at least t1 rows of nb blocks, quantized; rows t0..t1 are not
+    /// accessed by another task meanwhile.
+    pub(crate) unsafe fn fill_xdsum(&self, nb: usize, t0: usize, t1: usize) {
+        for i in t0 * nb..t1 * nb {
+            // SAFETY: per the function contract.
+            unsafe { *self.xdsum.add(i) = *self.xd.add(i) * *self.xsum.add(i) as f32 };
         }
     }
 }
@@ -414,20 +435,20 @@ pub(crate) unsafe fn tile<K: Int8Isa, const MR: usize, const NV: usize>(
     }
 }
 
-/// Compute panels p0..p1 for all n_tok tokens: y[t, p·nr + c], minus the offset term
+/// Compute panels p0..p1 for the tokens t0..t1: y[t, p·nr + c], minus the offset term
 /// ([`offsets`]) if `m` holds the matrix's block offsets.
 ///
 /// # Safety
 /// `K` and `S` supported; the panels (and `m`) were packed with nr = NV·K::VL = NV·S::LANES;
-/// the scratch holds the quantized activations of n_tok tokens (and their `xdsum` if `m` is
-/// given); y valid for [n_tok, rows] and no other task writes these panels' columns.
+/// the scratch `s` holds the quantized activations of tokens t0..t1 (and their `xdsum` if `m`
+/// is given); y valid for [t1, rows] and no other task writes y[t0..t1, these panels' columns].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn run_panels<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
     w: &IntPanels,
     m: Option<&FloatPanels>,
-    s: &MatmulScratch,
-    n_tok: usize,
+    s: &QuantPtrs,
+    (t0, t1): (usize, usize),
     y: *mut f32,
     rows: usize,
     p0: usize,
@@ -440,8 +461,8 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, S: F32s, const MR: usize, const NV: 
     // range passes over them (a long batch would otherwise stream all of them from L3, once per
     // panel); each panel's weights are then read once per block.
     let block = (X_BLOCK_BYTES / (nb * QK)).max(MR) / MR * MR;
-    for b0 in (0..n_tok).step_by(block) {
-        let b1 = (b0 + block).min(n_tok);
+    for b0 in (t0..t1).step_by(block) {
+        let b1 = (b0 + block).min(t1);
         run_block::<K, S, MR, NV>(w, m, s, y, rows, p0, p1, b0, b1);
     }
 }
@@ -449,13 +470,13 @@ pub(crate) unsafe fn run_panels<K: Int8Isa, S: F32s, const MR: usize, const NV: 
 /// [`run_panels`] for the tokens b0..b1.
 ///
 /// # Safety
-/// As [`run_panels`]; b0 < b1 <= n_tok.
+/// As [`run_panels`]; t0 <= b0 < b1 <= t1.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_block<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
     w: &IntPanels,
     m: Option<&FloatPanels>,
-    s: &MatmulScratch,
+    s: &QuantPtrs,
     y: *mut f32,
     rows: usize,
     p0: usize,
@@ -483,9 +504,9 @@ unsafe fn run_block<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
             let mr = MR.min(b1 - t0);
             // SAFETY: per the function contract; t0 + mr <= n_tok.
             unsafe {
-                let xq = s.xq.as_ptr().add(t0 * nb * QK);
-                let xd = s.xd.as_ptr().add(t0 * nb);
-                let xs = s.xsum.as_ptr().add(t0 * nb);
+                let xq = s.xq.cast_const().add(t0 * nb * QK);
+                let xd = s.xd.cast_const().add(t0 * nb);
+                let xs = s.xsum.cast_const().add(t0 * nb);
                 let yt = y.add(t0 * rows + c0);
                 let pf = if tile_i > 0 && !next.is_null() {
                     let (a, e) = (
@@ -501,7 +522,7 @@ unsafe fn run_block<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
                     ($m:literal) => {{
                         K::tile::<$m, NV>(wp, nb, xq, xd, xs, yt, rows, ncols, t0 == b0, pf);
                         if let Some(mp) = mp {
-                            let xds = s.xdsum.as_ptr().add(t0 * nb);
+                            let xds = s.xdsum.cast_const().add(t0 * nb);
                             offsets::tile::<S, $m, NV>(mp, nb, xds, yt, rows, ncols);
                         }
                     }};

@@ -279,17 +279,17 @@ impl PackedMatrix {
         }
     }
 
-    /// Compute output columns of units u0..u1 for all tokens.
+    /// Compute output columns of units u0..u1 for the tokens `toks` = (t0, t1).
     ///
     /// # Safety
-    /// y is valid for [n_tok, rows]; no other thread writes these units' columns; for int8
-    /// matrices the scratch holds the quantized x.
+    /// y is valid for [t1, rows]; no other thread writes y[t0..t1, these units' columns]; for
+    /// int8 matrices the scratch `s` holds the quantized x of tokens t0..t1.
     #[allow(clippy::too_many_arguments)]
     unsafe fn compute_units(
         &self,
         x: &[f32],
-        n_tok: usize,
-        s: &MatmulScratch,
+        toks: (usize, usize),
+        s: &QuantPtrs,
         y: *mut f32,
         u0: usize,
         u1: usize,
@@ -302,7 +302,7 @@ impl PackedMatrix {
                 crate::simd::on(
                     Isa::Scalar,
                     #[inline(always)]
-                    || unsafe { scalar::matmul_rows(self, x, n_tok, s, r0, r1, y) },
+                    || unsafe { scalar::matmul_rows(self, x, toks, s, r0, r1, y) },
                 );
             }
             Packed::IntPanels(p, m) => {
@@ -330,7 +330,7 @@ impl PackedMatrix {
                         macro_rules! run {
                             ($k:ty, $s:ty, $t:expr) => {
                                 int8::run_panels::<$k, $s, { $t.0 }, { $t.1 }>(
-                                    p, m, s, n_tok, y, rows, u0, u1,
+                                    p, m, s, toks, y, rows, u0, u1,
                                 )
                             };
                         }
@@ -367,7 +367,7 @@ impl PackedMatrix {
                         macro_rules! run {
                             ($s:ty, $t:expr) => {
                                 float::run_panels::<$s, { $t.0 }, { $t.1 }>(
-                                    p, x, n_tok, y, rows, u0, u1,
+                                    p, x, toks, y, rows, u0, u1,
                                 )
                             };
                         }
@@ -438,6 +438,10 @@ impl MatmulScratch {
     }
 }
 
+/// Tokens per thread from which [`matmul`] splits the work by tokens instead of by output
+/// columns.
+const SPLIT_TOKENS_MIN: usize = 128;
+
 /// y[t, :] = W · x[t, :] for t in 0..n_tok.   x: [n_tok, w.cols()]   y: [n_tok, w.rows()]
 /// (overwritten). Batch invariant: `y[t]` is bit-identical whatever n_tok, the other rows of x,
 /// and the pool's thread count.
@@ -455,36 +459,104 @@ pub fn matmul(
     if n_tok == 0 {
         return;
     }
-    if w.is_int8() {
+    let int8 = w.is_int8();
+    if int8 {
         scratch.ensure(n_tok, cols);
-        quantize_activations(w.isa, x, n_tok, cols, scratch, pool);
-        if w.has_offsets() {
-            let n = n_tok * (cols / QK);
-            for ((o, &d), &s) in scratch.xdsum[..n]
-                .iter_mut()
-                .zip(&scratch.xd[..n])
-                .zip(&scratch.xsum[..n])
-            {
-                *o = d * s as f32;
+    }
+    let nb = cols / QK;
+    let offsets = w.has_offsets();
+    let units = w.n_units();
+    let yp = SyncPtr(y.as_mut_ptr());
+    let xp = QuantPtrs::new(scratch);
+    let n_threads = pool.n_threads();
+    if int8 && w.isa != Isa::Scalar && n_threads > 1 && n_tok >= SPLIT_TOKENS_MIN * n_threads {
+        // Many tokens: each task takes a contiguous range of tokens through the whole
+        // matrix, quantizing its own rows first. Its activations, quantized activations and
+        // outputs then stay in its core's caches (a split by output columns makes every thread
+        // read every token's activations and write part of every output row, so the next op
+        // finds half of each row in the other core's cache), and quantizing costs no extra
+        // round of the pool. Each task streams all the weights, which at this many tokens
+        // per task come from L2/L3 at a small fraction of the compute time.
+        let task = |i: usize| {
+            let (t0, t1) = (i * n_tok / n_threads, (i + 1) * n_tok / n_threads);
+            // SAFETY: the scratch holds n_tok rows of cols (ensure); tasks quantize, then
+            // read, disjoint token rows; y is [n_tok, rows] (asserted above) and outlives
+            // `pool.run`, and tasks write disjoint rows of it.
+            unsafe {
+                quantize_range(w.isa, x, cols, &xp, t0, t1);
+                if offsets {
+                    xp.fill_xdsum(nb, t0, t1);
+                }
+                w.compute_units(x, (t0, t1), &xp, yp.get(), 0, units);
             }
+        };
+        pool.run(n_threads, &task);
+        return;
+    }
+    if int8 {
+        quantize_activations(w.isa, x, n_tok, cols, scratch, pool);
+        if offsets {
+            // SAFETY: n_tok rows were quantized; no task runs.
+            unsafe { xp.fill_xdsum(nb, 0, n_tok) };
         }
     }
-    let scratch = &*scratch;
     // One contiguous range of units (output panels) per thread: each thread streams its
     // weights front to back, prefetching the next panel while it computes the current one, and
     // only the first panel of a range starts cold. (Finer tasks balance better on a loaded
     // machine but measured 10-20% slower at 18-60 tokens, where the weights come from DRAM.)
-    let units = w.n_units();
-    let n_tasks = units.min(pool.n_threads());
-    let yp = SyncPtr(y.as_mut_ptr());
+    let n_tasks = units.min(n_threads);
     let task = |i: usize| {
         let u0 = i * units / n_tasks;
         let u1 = (i + 1) * units / n_tasks;
         // SAFETY: tasks cover disjoint unit ranges, hence disjoint columns of y, which is
-        // [n_tok, rows] (asserted above) and outlives `pool.run`.
-        unsafe { w.compute_units(x, n_tok, scratch, yp.get(), u0, u1) };
+        // [n_tok, rows] (asserted above) and outlives `pool.run`; the scratch holds all rows.
+        unsafe { w.compute_units(x, (0, n_tok), &xp, yp.get(), u0, u1) };
     };
     pool.run(n_tasks, &task);
+}
+
+/// Quantize rows t0..t1 of x ([n_tok, cols]) into the scratch `s` on `isa`'s quantizer (the
+/// scalar one is the reference, [`quantize_block_q8_0`]; all give the same bits).
+///
+/// # Safety
+/// The scratch holds at least t1 rows of `cols`; x valid for t1×cols; rows t0..t1 of the
+/// scratch are not accessed concurrently.
+unsafe fn quantize_range(isa: Isa, x: &[f32], cols: usize, s: &QuantPtrs, t0: usize, t1: usize) {
+    let nb = cols / QK;
+    if isa == Isa::Scalar {
+        for i in t0 * nb..t1 * nb {
+            // SAFETY: per the function contract (block i of row i / nb).
+            unsafe {
+                let qo = std::slice::from_raw_parts_mut(s.xq.add(i * QK), QK);
+                let (d, sum) = quantize_block_q8_0(&x[i * QK..(i + 1) * QK], qo);
+                *s.xd.add(i) = d;
+                *s.xsum.add(i) = sum;
+            }
+        }
+        return;
+    }
+    // SAFETY: `isa` is supported (the caller's matrix was packed for it); the rest per the
+    // function contract.
+    crate::simd::on(
+        isa,
+        #[inline(always)]
+        || unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => int8::quantize_rows::<int8_x86::Avx512Vnni>(x, cols, s, t0, t1),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx2Vnni => {
+                    int8::quantize_rows::<int8_x86::AvxVnni>(x, cols, s, t0, t1)
+                }
+                // One NEON quantizer serves all three ARM paths.
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
+                    int8::quantize_rows::<int8_arm::NeonWide>(x, cols, s, t0, t1)
+                }
+                Isa::Scalar => unreachable!("handled above"),
+            }
+        },
+    );
 }
 
 /// Quantize every row of x ([n_tok, cols]) into the scratch (Q8_0 reference numerics on every
@@ -497,55 +569,19 @@ fn quantize_activations(
     s: &mut MatmulScratch,
     pool: &ThreadPool,
 ) {
-    let nb = cols / QK;
-    if isa == Isa::Scalar {
-        for t in 0..n_tok {
-            for b in 0..nb {
-                let xi = &x[t * cols + b * QK..][..QK];
-                let qo = &mut s.xq[(t * nb + b) * QK..][..QK];
-                let (d, sum) = quantize_block_q8_0(xi, qo);
-                s.xd[t * nb + b] = d;
-                s.xsum[t * nb + b] = sum;
-            }
-        }
-        return;
-    }
-    {
-        let ptrs = QuantPtrs::new(s);
-        let n_tasks = if n_tok * cols >= 16 * 1024 {
-            pool.n_threads().min(n_tok)
-        } else {
-            1
-        };
-        let task = |i: usize| {
-            let (t0, t1) = (i * n_tok / n_tasks, (i + 1) * n_tok / n_tasks);
-            // SAFETY: `isa` is supported (the matrix was packed for it); the scratch was sized
-            // for n_tok rows of cols (ensure); tasks quantize disjoint token rows.
-            crate::simd::on(
-                isa,
-                #[inline(always)]
-                || unsafe {
-                    match isa {
-                        #[cfg(target_arch = "x86_64")]
-                        Isa::Avx512 => {
-                            int8::quantize_rows::<int8_x86::Avx512Vnni>(x, cols, &ptrs, t0, t1)
-                        }
-                        #[cfg(target_arch = "x86_64")]
-                        Isa::Avx2 | Isa::Avx2Vnni => {
-                            int8::quantize_rows::<int8_x86::AvxVnni>(x, cols, &ptrs, t0, t1)
-                        }
-                        // One NEON quantizer serves all three ARM paths.
-                        #[cfg(target_arch = "aarch64")]
-                        Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
-                            int8::quantize_rows::<int8_arm::NeonWide>(x, cols, &ptrs, t0, t1)
-                        }
-                        Isa::Scalar => unreachable!("handled above"),
-                    }
-                },
-            );
-        };
-        pool.run(n_tasks, &task);
-    }
+    let ptrs = QuantPtrs::new(s);
+    let n_tasks = if isa != Isa::Scalar && n_tok * cols >= 16 * 1024 {
+        pool.n_threads().min(n_tok)
+    } else {
+        1
+    };
+    let task = |i: usize| {
+        let (t0, t1) = (i * n_tok / n_tasks, (i + 1) * n_tok / n_tasks);
+        // SAFETY: the scratch was sized for n_tok rows of cols (ensure); tasks quantize
+        // disjoint token rows.
+        unsafe { quantize_range(isa, x, cols, &ptrs, t0, t1) };
+    };
+    pool.run(n_tasks, &task);
 }
 
 #[cfg(test)]

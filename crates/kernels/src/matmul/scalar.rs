@@ -1,22 +1,23 @@
 //! Portable reference matmul over the row-major packing.
 
+use super::int8::QuantPtrs;
 use super::offsets::offset_term;
-use super::{MatmulScratch, Packed, PackedMatrix};
+use super::{Packed, PackedMatrix};
 use crate::quant::QK;
 
-/// Compute y[t, r] for all tokens t and rows r in r0..r1 (y: [n_tok, w.rows]).
+/// Compute y[t, r] for tokens t in t_lo..t_hi and rows r in r0..r1 (y: [n_tok, w.rows]).
 ///
 /// # Safety
-/// `y` is valid for n_tok × w.rows elements, and no other thread accesses y[.., r0..r1]
-/// meanwhile (tasks write disjoint row ranges through raw pointers, never through overlapping
-/// references).
+/// `y` is valid for t_hi × w.rows elements, and no other thread accesses y[t_lo..t_hi, r0..r1]
+/// meanwhile (tasks write disjoint ranges through raw pointers, never through overlapping
+/// references); for int8 matrices `s` holds the quantized tokens t_lo..t_hi.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn matmul_rows(
     w: &PackedMatrix,
     x: &[f32],
-    n_tok: usize,
-    s: &MatmulScratch,
+    (t_lo, t_hi): (usize, usize),
+    s: &QuantPtrs,
     r0: usize,
     r1: usize,
     y: *mut f32,
@@ -30,7 +31,7 @@ pub(super) unsafe fn matmul_rows(
             // ROWS outputs at a time: independent FMA chains (each output still runs
             // acc = fma(x[k], w[k], acc) for k in order).
             const ROWS: usize = 8;
-            for t in 0..n_tok {
+            for t in t_lo..t_hi {
                 let xt = &x[t * cols..(t + 1) * cols];
                 let mut r = r0;
                 while r < r1 {
@@ -59,10 +60,16 @@ pub(super) unsafe fn matmul_rows(
         }
         Packed::Int { q, d, m } => {
             let nb = cols / QK;
-            for t in 0..n_tok {
-                let xq = &s.xq[t * nb * QK..(t + 1) * nb * QK];
-                let xd = &s.xd[t * nb..(t + 1) * nb];
-                let xs = &s.xdsum[t * nb..(t + 1) * nb];
+            for t in t_lo..t_hi {
+                // SAFETY: per the function contract, row t of the scratch is quantized and
+                // not written meanwhile.
+                let (xq, xd, xs) = unsafe {
+                    (
+                        std::slice::from_raw_parts(s.xq.add(t * nb * QK), nb * QK),
+                        std::slice::from_raw_parts(s.xd.add(t * nb), nb),
+                        std::slice::from_raw_parts(s.xdsum.add(t * nb), nb),
+                    )
+                };
                 for r in r0..r1 {
                     let wq = &q[r * cols..(r + 1) * cols];
                     let wd = &d[r * nb..(r + 1) * nb];

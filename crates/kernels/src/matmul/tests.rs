@@ -383,7 +383,7 @@ fn simd_paths_match_scalar_bit_exactly() {
 }
 
 /// A row's output is bit-identical alone, at any position of batches of odd sizes, and for
-/// 1/2/3 threads.
+/// 1/2/3 threads (the largest batch splits int8 matmuls by tokens at 2 and 3 threads, unevenly).
 #[test]
 fn batch_and_thread_invariance() {
     let mut rng = StdRng::seed_from_u64(4);
@@ -407,7 +407,7 @@ fn batch_and_thread_invariance() {
             let w = PackedMatrix::pack_for(isa, &part).unwrap();
             let probe = random_x(cols, &mut rng);
             let alone = run(&w, &probe, 1, 1);
-            for n_tok in [2, 5, 7, 13, 25] {
+            for n_tok in [2, 5, 7, 13, 25, 3 * super::SPLIT_TOKENS_MIN + 17] {
                 for pos in [0, n_tok / 2, n_tok - 1] {
                     let mut x = random_x(n_tok * cols, &mut rng);
                     x[pos * cols..(pos + 1) * cols].copy_from_slice(&probe);
