@@ -112,6 +112,15 @@ pub(crate) fn affine_block(
     }
 }
 
+/// The four 32-value quarters of a 128-value half of a K-quant block.
+#[inline(always)]
+fn quarters(y: &mut [f32]) -> [&mut [f32]; 4] {
+    let (y0, rest) = y.split_at_mut(32);
+    let (y1, rest) = rest.split_at_mut(32);
+    let (y2, y3) = rest.split_at_mut(32);
+    [y0, y1, y2, &mut y3[..32]]
+}
+
 /// Dequantize one block `blk` (`wtype.block_bytes()` bytes) into `y` (`wtype.block_size()`
 /// values). Only for the types listed in the module docs. Always inlined (see
 /// `quant::row_ints`).
@@ -154,9 +163,7 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
             for (h, yh) in y.chunks_exact_mut(128).enumerate() {
                 let q = &qs[32 * h..][..32];
                 let sc = &scales[8 * h..][..8];
-                let (y0, rest) = yh.split_at_mut(32);
-                let (y1, rest) = rest.split_at_mut(32);
-                let (y2, y3) = rest.split_at_mut(32);
+                let [y0, y1, y2, y3] = quarters(yh);
                 for half in 0..2 {
                     let l0 = 16 * half;
                     let dm = |j: usize| {
@@ -184,9 +191,7 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
             // Constant shifts over 16 values of one scale, so it vectorizes (see Q6_K).
             for (h, yh) in y.chunks_exact_mut(128).enumerate() {
                 let q = &qs[32 * h..][..32];
-                let (y0, rest) = yh.split_at_mut(32);
-                let (y1, rest) = rest.split_at_mut(32);
-                let (y2, y3) = rest.split_at_mut(32);
+                let [y0, y1, y2, y3] = quarters(yh);
                 for half in 0..2 {
                     let l0 = 16 * half;
                     let dl = |j: usize| d * (sc[8 * h + 2 * j + half] as i32 - 32) as f32;
@@ -218,9 +223,7 @@ pub(crate) fn dequantize_block(wtype: WeightType, blk: &[u8], y: &mut [f32]) {
                 let ql = &blk[64 * h..][..64];
                 let qh = &blk[128 + 32 * h..][..32];
                 let sc = &blk[192 + 8 * h..][..8];
-                let (y0, rest) = yh.split_at_mut(32);
-                let (y1, rest) = rest.split_at_mut(32);
-                let (y2, y3) = rest.split_at_mut(32);
+                let [y0, y1, y2, y3] = quarters(yh);
                 for half in 0..2 {
                     let l0 = 16 * half;
                     let ds = |k: usize| d * sc[2 * k + half] as i8 as f32;
