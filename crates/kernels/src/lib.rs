@@ -29,10 +29,10 @@
 //!     tile while it is still in L1, each output subtracts `Σ_b b[n, b] · (d_x·Σq_x)[t, b]`
 //!     (the activations' per-block scale times the sum of their quantized values, as ggml does
 //!     with Q8_K's `bsums`), an f32 term summed per output in block order with one FMA per
-//!     block and vectorized across outputs only, so it is bit-identical on every path. `b` costs 4 bytes per 32 weights (+11% over
-//!     the panels' 36) and the term 1/32 of the multiply-adds as f32 FMAs: a Q4_K matmul
-//!     measured 8-10% slower than Q8_0 at EmbeddingGemma's shapes on AVX-512
-//!     (`gemm_bench --q4k`).
+//!     block and vectorized across outputs only, so it is bit-identical on every path. `b`
+//!     costs 4 bytes per 32 weights (+11% over the panels' 36) and the term 1/32 of the
+//!     multiply-adds as f32 FMAs: a Q4_K matmul measured 8-10% slower than Q8_0 at
+//!     EmbeddingGemma's shapes on AVX-512 (`gemm_bench --q4k`).
 //!   - Q6_K, Q3_K and Q2_K have 16-value sub-blocks with different scales inside a 32-block,
 //!     whose products `sc·q` do not fit int8: each 32-block is dequantized exactly and
 //!     re-quantized to int8 with an f32 scale `amax/127`, off by at most amax/254 per weight

@@ -222,8 +222,8 @@ unsafe fn residual_rms_norm_body<S: F32s>(
 /// more than the arithmetic at head_dim 256.
 ///
 /// # Panics
-/// If `x`, `out` differ in length or are not whole heads, the weight is not [head_dim], or
-/// cos/sin are not [head_dim/2] (head_dim even).
+/// If `x`, `out` differ in length or are not whole heads, the weight is not `[head_dim]`, or
+/// cos/sin are not `[head_dim/2]` (head_dim even).
 pub fn heads_norm_rope(
     x: &[f32],
     head_dim: usize,

@@ -502,7 +502,7 @@ unsafe fn run_block<K: Int8Isa, S: F32s, const MR: usize, const NV: usize>(
         let mut t0 = b0;
         while t0 < b1 {
             let mr = MR.min(b1 - t0);
-            // SAFETY: per the function contract; t0 + mr <= n_tok.
+            // SAFETY: per the function contract; t0 + mr <= b1 <= the scratch's quantized rows.
             unsafe {
                 let xq = s.xq.cast_const().add(t0 * nb * QK);
                 let xd = s.xd.cast_const().add(t0 * nb);
