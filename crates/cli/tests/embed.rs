@@ -213,19 +213,25 @@ fn bad_options_fail_before_reading_input() {
 }
 
 /// Every kernel path (forced with `GGUFEMBED_KERNEL`) computes the same f32 operations in the
-/// same order, so the vectors are identical bit for bit, not merely close. Paths this CPU lacks
-/// fall back with a warning and are skipped; the scalar path and the best one always run.
+/// same order, so the vectors are identical bit for bit, not merely close: on a Q8_0 file (f32
+/// attention) and on a Q4_K_M file (bf16 attention: `vdpbf16ps` on avx512-bf16, the same two
+/// FMAs per pair elsewhere). Paths this CPU lacks fall back with a warning and are skipped; the
+/// scalar path and the best one always run.
 #[test]
 fn every_kernel_path_gives_the_same_bits() {
+    check_every_kernel_path(&testkit::q8_0_model());
+    check_every_kernel_path(&testkit::q4_k_m_model());
+}
+
+fn check_every_kernel_path(model: &std::path::Path) {
     #[cfg(target_arch = "x86_64")]
-    let paths = ["scalar", "avx2-novnni", "avx2-vnni", "avx512"];
+    let paths = ["scalar", "avx2-novnni", "avx2-vnni", "avx512", "avx512-bf16"];
     #[cfg(target_arch = "aarch64")]
     let paths = ["scalar", "neon", "neon-dotprod", "neon-i8mm"];
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let paths = ["scalar"];
     let dir = tempfile::tempdir().unwrap();
     let (input, entries) = corpus_jsonl(dir.path(), 8);
-    let model = testkit::q8_0_model();
     let mut first: Option<(&str, Vec<u8>)> = None;
     let mut ran = 0;
     for path in paths {
@@ -233,7 +239,7 @@ fn every_kernel_path_gives_the_same_bits() {
             .env("GGUFEMBED_KERNEL", path)
             .arg("embed")
             .arg("--model")
-            .arg(&model)
+            .arg(model)
             .args(["--threads", "2", "--format", "npy", "--input"])
             .arg(&input)
             .output()

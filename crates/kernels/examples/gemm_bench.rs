@@ -133,6 +133,7 @@ fn gemma_attention(
         head_dim: 256,
         window,
         scale: 1.0 / 16.0,
+        bf16: std::env::var("ATTN_F32").is_err(),
     };
     let rnd = |n: usize, seed| {
         bytes(n, seed)

@@ -17,6 +17,10 @@ pub enum Isa {
     /// x86-64: AVX-512 F/BW/VL/VNNI (+ AVX2/FMA/F16C): `vpdpbusd` on zmm.
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// x86-64: [`Avx512`](Isa::Avx512) + AVX512_BF16: attention's bf16 pair products run as
+    /// `vdpbf16ps` (the other paths compute the same values with two FMAs each).
+    #[cfg(target_arch = "x86_64")]
+    Avx512Bf16,
     /// ARM64: NEON (every ARMv8-A CPU); int8 dot products via `smull`/`sadalp` widening.
     #[cfg(target_arch = "aarch64")]
     Neon,
@@ -31,7 +35,13 @@ pub enum Isa {
 impl Isa {
     /// All paths of this architecture, from the most portable to the fastest.
     #[cfg(target_arch = "x86_64")]
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512];
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx2Vnni,
+        Isa::Avx512,
+        Isa::Avx512Bf16,
+    ];
     /// All paths of this architecture, from the most portable to the fastest.
     #[cfg(target_arch = "aarch64")]
     pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Neon, Isa::NeonDotprod, Isa::NeonI8mm];
@@ -49,6 +59,8 @@ impl Isa {
             Isa::Avx2Vnni => "avx2-vnni",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Bf16 => "avx512-bf16",
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => "neon",
             #[cfg(target_arch = "aarch64")]
@@ -103,6 +115,10 @@ impl Isa {
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vl")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Bf16 => {
+                Isa::Avx512.is_supported() && std::arch::is_x86_feature_detected!("avx512bf16")
             }
             // NEON is part of every aarch64 target's baseline.
             #[cfg(target_arch = "aarch64")]
@@ -170,7 +186,7 @@ fn resolve(request: Option<&str>) -> (Isa, Option<String>) {
     (got, warn)
 }
 
-/// Which instruction-set path runs: `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512`
+/// Which instruction-set path runs: `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512|avx512-bf16`
 /// (x86-64) or `scalar|neon|neon-dotprod|neon-i8mm` (ARM64) forces one (falling back to the best supported path, with a one-time warning on stderr, if the
 /// CPU lacks it); default = the best available. Decided once per process.
 pub fn active_isa() -> Isa {
@@ -199,7 +215,7 @@ mod tests {
         assert_eq!(isa, Isa::best());
         assert!(warn.unwrap().contains("avx9000"));
         #[cfg(target_arch = "x86_64")]
-        let reqs = ["avx2", "avx2-novnni", "avx2-vnni", "avx512"];
+        let reqs = ["avx2", "avx2-novnni", "avx2-vnni", "avx512", "avx512-bf16"];
         #[cfg(target_arch = "aarch64")]
         let reqs = ["neon", "neon-dotprod", "neon-i8mm"];
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

@@ -6,6 +6,9 @@
 // keep every accumulator in a register.
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(target_arch = "x86_64")]
+use super::bf16::Dpbf16;
+use super::bf16::{pair, slot, Exact, Fma, PairDot};
 use super::layout::v_panel_width;
 use super::pv::pv;
 use super::scores::scores;
@@ -20,11 +23,14 @@ use crate::Isa;
 
 /// Pointers and sizes of one block: query tokens i0..i1 × the heads of one KV head.
 pub(super) struct Block {
+    /// q: [n_tok, n_head·hd].
     pub(super) q: *const f32,
-    /// K^T panels of this KV head: [ld / KEY_CHUNK][hd][KEY_CHUNK].
-    pub(super) kt: *const f32,
-    /// V panels of this KV head: panel at d0 = vt + d0·ld, [ld][width].
-    pub(super) vt: *const f32,
+    /// [rows][hs] this block's query rows as slots (filled by [`block`]).
+    pub(super) q2: *mut u32,
+    /// K^T panels of this KV head in slots: [ld / KEY_CHUNK][hs][KEY_CHUNK].
+    pub(super) kt: *const u32,
+    /// V panels of this KV head in slots of keys: panel at d0 = vt + d0·ld, [ld / e][width].
+    pub(super) vt: *const u32,
     pub(super) out: *mut f32,
     /// [rows][ld] scores of this thread's slot; column c holds key j0 + c.
     pub(super) scores: *mut f32,
@@ -32,6 +38,8 @@ pub(super) struct Block {
     pub(super) inv: *mut f32,
     pub(super) ld: usize,
     pub(super) hd: usize,
+    /// Slots per query / key row: hd.div_ceil(e), e = 2 (bf16 pairs) or 1 (f32).
+    pub(super) hs: usize,
     pub(super) n_head: usize,
     pub(super) group: usize,
     /// First head of this KV head's group.
@@ -51,11 +59,13 @@ impl Block {
         ((self.i0 + r / self.group) * self.n_head + self.h0 + r % self.group) * self.hd
     }
 
-    /// p[j] of block row r.
+    /// Block row r's probabilities as slots: element m - j0 / e holds (p[e·m], p[e·m + 1])
+    /// (bf16 pairs packed over the row's scores by [`block`]; the f32 scores themselves if
+    /// e = 1).
     #[inline(always)]
-    pub(super) unsafe fn p_row(&self, r: usize) -> *const f32 {
+    pub(super) unsafe fn p_row(&self, r: usize) -> *const u32 {
         // SAFETY: r < rows of the slot (caller).
-        unsafe { self.scores.add(r * self.ld).cast_const() }
+        unsafe { self.scores.add(r * self.ld).cast::<u32>().cast_const() }
     }
 }
 
@@ -69,8 +79,8 @@ impl Block {
 pub(super) unsafe fn simd_block(
     isa: Isa,
     q: &[f32],
-    kt: &[f32],
-    vt: &[f32],
+    kt: &[u32],
+    vt: &[u32],
     out: *mut f32,
     shape: &AttnShape,
     g: usize,
@@ -78,29 +88,33 @@ pub(super) unsafe fn simd_block(
     i1: usize,
     scores: &mut [f32],
     inv: &mut [f32],
+    q2: &mut [u32],
     ld: usize,
 ) {
     let group = shape.n_head / shape.n_head_kv;
     let hd = shape.head_dim;
+    let hs = hd.div_ceil(if shape.bf16 { 2 } else { 1 });
     let rows = (i1 - i0) * group;
     let (lo, _) = key_range(shape, i0);
     let (_, hi) = key_range(shape, i1 - 1);
     let j0 = lo - lo % KEY_CHUNK;
     // Bounds every pointer below relies on.
     assert!(i0 < i1 && i1 <= shape.n_tok && hi <= shape.n_tok);
-    assert!(scores.len() >= rows * ld && inv.len() >= rows);
+    assert!(scores.len() >= rows * ld && inv.len() >= rows && q2.len() >= rows * hs);
     assert!(hi.next_multiple_of(KEY_CHUNK) <= ld && hi + WIDE <= ld);
-    assert!(kt.len() >= (g + 1) * hd * ld && vt.len() >= (g + 1) * hd * ld);
+    assert!(kt.len() >= (g + 1) * hs * ld && vt.len() >= (g + 1) * hd * ld);
     assert!(q.len() == shape.n_tok * shape.n_head * hd);
     let b = Block {
         q: q.as_ptr(),
-        kt: kt[g * hd * ld..].as_ptr(),
+        q2: q2.as_mut_ptr(),
+        kt: kt[g * hs * ld..].as_ptr(),
         vt: vt[g * hd * ld..].as_ptr(),
         out,
         scores: scores.as_mut_ptr(),
         inv: inv.as_mut_ptr(),
         ld,
         hd,
+        hs,
         n_head: shape.n_head,
         group,
         h0: g * group,
@@ -112,26 +126,38 @@ pub(super) unsafe fn simd_block(
     // SAFETY: `isa` is supported (resolved by the caller); the asserts above bound every
     // access made by the block kernels (rows of q/out inside [n_tok, n_head·hd], score
     // columns inside ld, K^T/V panels inside this head's hd·ld, keys < hi <= n_tok).
+    macro_rules! run {
+        ($s:ty, $($c:literal),*) => {
+            if shape.bf16 {
+                block::<$s, Fma, $($c),*>(&b, shape, rows)
+            } else {
+                block::<$s, Exact, $($c),*>(&b, shape, rows)
+            }
+        };
+    }
     crate::simd::on(
         isa,
         #[inline(always)]
         || unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => block::<Avx512, 2, 4, 8, 8>(&b, shape, rows),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx2Vnni => block::<Avx2, 2, 2, 6, 6>(&b, shape, rows),
-                #[cfg(target_arch = "aarch64")]
-                Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => {
-                    block::<Neon, 4, 2, 8, 6>(&b, shape, rows)
+                Isa::Avx512Bf16 if shape.bf16 => {
+                    block::<Avx512, Dpbf16, 2, 4, 8, 8>(&b, shape, rows)
                 }
-                _ => block::<Scalar, 8, 16, 8, 6>(&b, shape, rows),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 | Isa::Avx512Bf16 => run!(Avx512, 2, 4, 8, 8),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx2Vnni => run!(Avx2, 2, 2, 6, 6),
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => run!(Neon, 4, 2, 8, 6),
+                _ => run!(Scalar, 8, 16, 8, 6),
             }
         },
     );
 }
 
-/// NVS: key vectors per score tile (6 rows × NVS); NVP: head-dim vectors per P·V tile
+/// D: the scores' bf16 pair product ([`Dpbf16`] or its twin [`Fma`]); NVS: key vectors per
+/// score tile (6 rows × NVS); NVP: head-dim vectors per P·V tile
 /// (NVP·LANES = the V panel width); RP: rows per P·V tile of global attention with at most two
 /// query heads per K/V head ([`pv`]'s row-tile path, tiles of RP rows × 2 vectors); RS: rows
 /// per score tile on that path (6 on the others).
@@ -139,7 +165,14 @@ pub(super) unsafe fn simd_block(
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`.
 #[inline(always)]
-unsafe fn block<S: F32s, const NVS: usize, const NVP: usize, const RP: usize, const RS: usize>(
+unsafe fn block<
+    S: F32s,
+    D: PairDot<S>,
+    const NVS: usize,
+    const NVP: usize,
+    const RP: usize,
+    const RS: usize,
+>(
     b: &Block,
     shape: &AttnShape,
     rows: usize,
@@ -150,18 +183,49 @@ unsafe fn block<S: F32s, const NVS: usize, const NVP: usize, const RP: usize, co
     debug_assert_eq!(NVP * S::LANES, b.vd, "V panel width");
     // SAFETY: per the function contract.
     unsafe {
+        // 0. the block's query rows as slots
+        let e = D::E;
+        for r in 0..rows {
+            let src = b.q.add(b.row_off(r));
+            let dst = b.q2.add(r * b.hs);
+            for p in 0..b.hs {
+                let x1 = if e * p + 1 < b.hd {
+                    *src.add(e * p + 1)
+                } else {
+                    0.0
+                };
+                *dst.add(p) = slot(e, *src.add(e * p), x1);
+            }
+        }
         // 1. scores for the block's union key range
         if shape.window.is_none() && b.group <= 2 {
-            scores::<S, NVS, RS>(b, rows, lo, hi);
+            scores::<S, D, NVS, RS>(b, rows, lo, hi);
         } else {
-            scores::<S, NVS, 6>(b, rows, lo, hi);
+            scores::<S, D, NVS, 6>(b, rows, lo, hi);
         }
-        // 2. exact softmax of each row over its own keys
+        // 2. exact softmax of each row over its own keys, then its probabilities as bf16
+        // pairs (key 2m, key 2m + 1), zero outside the row's keys, packed in place: pair m
+        // goes to element m - j0/2 <= 2m - j0, which has been read by then.
         for r in 0..rows {
             let (lo_r, hi_r) = key_range(shape, b.i0 + r / b.group);
-            *b.inv.add(r) = softmax_row::<S>(b.scores.add(r * b.ld + lo_r - b.j0), hi_r - lo_r);
+            let s = b.scores.add(r * b.ld);
+            *b.inv.add(r) = softmax_row::<S>(s.add(lo_r - b.j0), hi_r - lo_r);
+            if e == 1 {
+                continue;
+            }
+            let p2 = s.cast::<u32>();
+            for m in lo_r / 2..hi_r.div_ceil(2) {
+                let j = 2 * m;
+                let even = if j >= lo_r { *s.add(j - b.j0) } else { 0.0 };
+                let odd = if j + 1 < hi_r {
+                    *s.add(j + 1 - b.j0)
+                } else {
+                    0.0
+                };
+                *p2.add(m - b.j0 / 2) = pair(even, odd);
+            }
         }
         // 3. out = P·V / Σ
-        pv::<S, NVP, RP>(b, shape, rows, lo, hi);
+        pv::<S, D, NVP, RP>(b, shape, rows, lo, hi);
     }
 }

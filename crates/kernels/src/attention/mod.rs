@@ -20,6 +20,7 @@
 //! [`block`] (one work item: the only per-ISA code, a match choosing the vector
 //! type), [`scores`] (QK^T tiles), [`softmax`], [`pv`] (P·V tiles).
 
+mod bf16;
 mod block;
 mod layout;
 mod pv;
@@ -46,6 +47,9 @@ pub struct AttnShape {
     pub window: Option<usize>,
     /// Multiplies q·k before the softmax.
     pub scale: f32,
+    /// q, k, v and the probabilities rounded to bf16, products in pairs (`vdpbf16ps`'s
+    /// arithmetic, on every path): twice the f32 rate where AVX512_BF16 runs it. `false`: f32.
+    pub bf16: bool,
 }
 
 /// Keys computed per score chunk at most (the K^T rows and score rows are padded by this).
@@ -166,6 +170,8 @@ fn attention_exec(
     let rows_per_slot = scratch.rows_per_slot;
     let sp = SyncPtr(scratch.scores.as_mut_ptr());
     let ip = SyncPtr(scratch.inv.as_mut_ptr());
+    let q2_slot = scratch.rows_per_slot * shape.head_dim;
+    let qp = SyncPtr(scratch.q2.as_mut_ptr());
     let op = SyncPtr(out.as_mut_ptr());
     let (kt, vt) = (&scratch.kt[..], &scratch.vt[..]);
     let task = |item: usize, th: usize| {
@@ -179,10 +185,29 @@ fn attention_exec(
             std::slice::from_raw_parts_mut(ip.get().add(th * rows_per_slot), rows_per_slot)
         };
 
+        // SAFETY: as above (slot `th` of the packed query rows).
+        let q2 = unsafe { std::slice::from_raw_parts_mut(qp.get().add(th * q2_slot), q2_slot) };
+
         let (g, i0, i1) = plan.item(item);
         // SAFETY: as above; item (g, i0..i1) owns the out rows (i, heads of g), i in i0..i1;
         // out is [n_tok, n_head·head_dim] (asserted).
-        unsafe { block::simd_block(isa, q, kt, vt, op.get(), shape, g, i0, i1, scores, inv, ld) };
+        unsafe {
+            block::simd_block(
+                isa,
+                q,
+                kt,
+                vt,
+                op.get(),
+                shape,
+                g,
+                i0,
+                i1,
+                scores,
+                inv,
+                q2,
+                ld,
+            )
+        };
     };
     match pool {
         Some(pool) => pool.run_on_threads(plan.n_items, &task),

@@ -2,6 +2,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use super::bf16::PairDot;
 use super::block::Block;
 use super::{key_range, AttnShape, PV_KEYS};
 use crate::simd::{array, F32s, Scalar};
@@ -14,7 +15,7 @@ use crate::simd::{array, F32s, Scalar};
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`, its scores already softmaxed.
 #[inline(always)]
-pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
+pub(super) unsafe fn pv<S: F32s, D: PairDot<S>, const NVP: usize, const RP: usize>(
     b: &Block,
     shape: &AttnShape,
     rows: usize,
@@ -23,7 +24,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
 ) {
     if shape.window.is_none() && b.group <= 2 {
         // SAFETY: per the function contract; global attention: every row's keys are lo..hi.
-        return unsafe { pv_rows::<S, RP>(b, rows, lo, hi) };
+        return unsafe { pv_rows::<S, D, RP>(b, rows, lo, hi) };
     }
     let n_tok_blk = rows / b.group;
     // SAFETY: per the function contract.
@@ -46,7 +47,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                 }
             }
             let panel = b.vt.add(d0 * b.ld);
-            let mut jb = lo;
+            let mut jb = lo - lo % D::E;
             while jb < hi {
                 let je = (jb + PV_KEYS).min(hi);
                 let mut t = 0;
@@ -71,7 +72,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                         macro_rules! go {
                             ($g:literal) => {
                                 if w == vd {
-                                    pv_pair::<S, $g, NVP>(
+                                    pv_pair::<S, D, $g, NVP>(
                                         b,
                                         t * b.group,
                                         pair,
@@ -82,7 +83,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                                         d0 + dd,
                                     )
                                 } else if w == S::LANES {
-                                    pv_pair::<S, $g, 1>(
+                                    pv_pair::<S, D, $g, 1>(
                                         b,
                                         t * b.group,
                                         pair,
@@ -93,7 +94,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                                         d0 + dd,
                                     )
                                 } else {
-                                    pv_pair::<Scalar, $g, 1>(
+                                    pv_pair::<Scalar, D::One, $g, 1>(
                                         b,
                                         t * b.group,
                                         pair,
@@ -122,7 +123,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                                 macro_rules! one {
                                     ($n:literal) => {
                                         if w == vd {
-                                            pv_pair::<S, $n, NVP>(
+                                            pv_pair::<S, D, $n, NVP>(
                                                 b,
                                                 base,
                                                 false,
@@ -133,7 +134,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                                                 d0 + dd,
                                             )
                                         } else if w == S::LANES {
-                                            pv_pair::<S, $n, 1>(
+                                            pv_pair::<S, D, $n, 1>(
                                                 b,
                                                 base,
                                                 false,
@@ -144,7 +145,7 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
                                                 d0 + dd,
                                             )
                                         } else {
-                                            pv_pair::<Scalar, $n, 1>(
+                                            pv_pair::<Scalar, D::One, $n, 1>(
                                                 b,
                                                 base,
                                                 false,
@@ -194,7 +195,12 @@ pub(super) unsafe fn pv<S: F32s, const NVP: usize, const RP: usize>(
 /// # Safety
 /// As [`pv`]; `shape.window` is `None`.
 #[inline(always)]
-unsafe fn pv_rows<S: F32s, const RP: usize>(b: &Block, rows: usize, lo: usize, hi: usize) {
+unsafe fn pv_rows<S: F32s, D: PairDot<S>, const RP: usize>(
+    b: &Block,
+    rows: usize,
+    lo: usize,
+    hi: usize,
+) {
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
@@ -226,11 +232,27 @@ unsafe fn pv_rows<S: F32s, const RP: usize>(b: &Block, rows: usize, lo: usize, h
                     macro_rules! go {
                         ($r:expr) => {
                             if w == 2 * l {
-                                rows_tile::<S, { $r }, 2>(b, r0, lo, hi, panel.add(dd), wd, d0 + dd)
+                                rows_tile::<S, D, { $r }, 2>(
+                                    b,
+                                    r0,
+                                    lo,
+                                    hi,
+                                    panel.add(dd),
+                                    wd,
+                                    d0 + dd,
+                                )
                             } else if w == l {
-                                rows_tile::<S, { $r }, 1>(b, r0, lo, hi, panel.add(dd), wd, d0 + dd)
+                                rows_tile::<S, D, { $r }, 1>(
+                                    b,
+                                    r0,
+                                    lo,
+                                    hi,
+                                    panel.add(dd),
+                                    wd,
+                                    d0 + dd,
+                                )
                             } else {
-                                rows_tile::<Scalar, { $r }, 1>(
+                                rows_tile::<Scalar, D::One, { $r }, 1>(
                                     b,
                                     r0,
                                     lo,
@@ -264,27 +286,29 @@ unsafe fn pv_rows<S: F32s, const RP: usize>(b: &Block, rows: usize, lo: usize, h
 /// As [`pv_rows`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn rows_tile<S: F32s, const R: usize, const NV: usize>(
+unsafe fn rows_tile<S: F32s, D: PairDot<S>, const R: usize, const NV: usize>(
     b: &Block,
     r0: usize,
     lo: usize,
     hi: usize,
-    panel: *const f32,
+    panel: *const u32,
     wd: usize,
     d: usize,
 ) {
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        let p: [*const f32; R] = array!(R, |r| b.p_row(r0 + r));
+        let p: [*const u32; R] = array!(R, |r| b.p_row(r0 + r));
         let mut acc = [[S::splat(0.0); NV]; R];
-        for j in lo..hi {
-            let vj = panel.add(j * wd);
-            let vv: [S::V; NV] = array!(NV, |v| S::load(vj.add(v * l)));
-            for r in 0..R {
-                let pr = S::splat(*p[r].add(j - b.j0));
-                for v in 0..NV {
-                    acc[r][v] = S::fma(pr, vv[v], acc[r][v]);
+        for m in lo / D::E..hi.div_ceil(D::E) {
+            let vm = panel.add(m * wd);
+            for step in 0..D::STEPS {
+                let vv: [D::K; NV] = array!(NV, |v| D::load_k(vm.add(v * l), step));
+                for r in 0..R {
+                    let pr = D::splat_q(*p[r].add(m - b.j0 / D::E), step);
+                    for v in 0..NV {
+                        acc[r][v] = D::dot(acc[r][v], pr, vv[v]);
+                    }
                 }
             }
         }
@@ -295,6 +319,18 @@ unsafe fn rows_tile<S: F32s, const R: usize, const NV: usize>(
                 S::store(o.add(v * l), S::mul(acc[r][v], iv));
             }
         }
+    }
+}
+
+/// The slots (keys e·m..e·m + e, e = D::E) holding the keys r.0..r.1: m in
+/// r.0 / e..r.1.div_ceil(e) (an empty range stays empty).
+#[inline(always)]
+fn slots<S: F32s, D: PairDot<S>>(r: (usize, usize)) -> (usize, usize) {
+    let e = D::E;
+    if r.0 < r.1 {
+        (r.0 / e, r.1.div_ceil(e))
+    } else {
+        (r.1.div_ceil(e), r.1.div_ceil(e))
     }
 }
 
@@ -319,20 +355,21 @@ fn clip(r: (usize, usize), jb: usize, je: usize) -> (usize, usize) {
 /// As [`pv`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn pv_pair<S: F32s, const G: usize, const NV: usize>(
+unsafe fn pv_pair<S: F32s, D: PairDot<S>, const G: usize, const NV: usize>(
     b: &Block,
     r0: usize,
     pair: bool,
     ra: (usize, usize),
     rb: (usize, usize),
-    panel: *const f32,
+    panel: *const u32,
     wd: usize,
     d: usize,
 ) {
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        let pa: [*const f32; G] = array!(G, |r| b.p_row(r0 + r));
+        let (ra, rb) = (slots::<S, D>(ra), slots::<S, D>(rb));
+        let pa: [*const u32; G] = array!(G, |r| b.p_row(r0 + r));
         let oa: [*mut f32; G] = array!(G, |r| b.out.add(b.row_off(r0 + r) + d));
         let mut acc_a = [[S::splat(0.0); NV]; G];
         for r in 0..G {
@@ -341,9 +378,9 @@ unsafe fn pv_pair<S: F32s, const G: usize, const NV: usize>(
             }
         }
         if !pair {
-            segment::<S, G, NV>(b, &pa, &mut acc_a, ra.0, ra.1, panel, wd);
+            segment::<S, D, G, NV>(b, &pa, &mut acc_a, ra.0, ra.1, panel, wd);
         } else {
-            let pb: [*const f32; G] = array!(G, |r| b.p_row(r0 + G + r));
+            let pb: [*const u32; G] = array!(G, |r| b.p_row(r0 + G + r));
             let ob: [*mut f32; G] = array!(G, |r| b.out.add(b.row_off(r0 + G + r) + d));
             let mut acc_b = [[S::splat(0.0); NV]; G];
             for r in 0..G {
@@ -354,16 +391,16 @@ unsafe fn pv_pair<S: F32s, const G: usize, const NV: usize>(
             // both ranges are clipped to the same key block; a's keys precede b's
             let both = (ra.0.max(rb.0), ra.1.min(rb.1));
             if both.0 < both.1 {
-                segment::<S, G, NV>(b, &pa, &mut acc_a, ra.0, both.0, panel, wd);
-                segment::<S, G, NV>(b, &pb, &mut acc_b, rb.0, both.0, panel, wd);
-                segment2::<S, G, NV>(
+                segment::<S, D, G, NV>(b, &pa, &mut acc_a, ra.0, both.0, panel, wd);
+                segment::<S, D, G, NV>(b, &pb, &mut acc_b, rb.0, both.0, panel, wd);
+                segment2::<S, D, G, NV>(
                     b, &pa, &pb, &mut acc_a, &mut acc_b, both.0, both.1, panel, wd,
                 );
-                segment::<S, G, NV>(b, &pa, &mut acc_a, both.1, ra.1, panel, wd);
-                segment::<S, G, NV>(b, &pb, &mut acc_b, both.1, rb.1, panel, wd);
+                segment::<S, D, G, NV>(b, &pa, &mut acc_a, both.1, ra.1, panel, wd);
+                segment::<S, D, G, NV>(b, &pb, &mut acc_b, both.1, rb.1, panel, wd);
             } else {
-                segment::<S, G, NV>(b, &pa, &mut acc_a, ra.0, ra.1, panel, wd);
-                segment::<S, G, NV>(b, &pb, &mut acc_b, rb.0, rb.1, panel, wd);
+                segment::<S, D, G, NV>(b, &pa, &mut acc_a, ra.0, ra.1, panel, wd);
+                segment::<S, D, G, NV>(b, &pb, &mut acc_b, rb.0, rb.1, panel, wd);
             }
             for r in 0..G {
                 for v in 0..NV {
@@ -384,25 +421,27 @@ unsafe fn pv_pair<S: F32s, const G: usize, const NV: usize>(
 /// # Safety
 /// As [`pv`].
 #[inline(always)]
-unsafe fn segment<S: F32s, const G: usize, const NV: usize>(
+unsafe fn segment<S: F32s, D: PairDot<S>, const G: usize, const NV: usize>(
     b: &Block,
-    p: &[*const f32; G],
+    p: &[*const u32; G],
     acc: &mut [[S::V; NV]; G],
-    j_begin: usize,
-    j_end: usize,
-    panel: *const f32,
+    m_begin: usize,
+    m_end: usize,
+    panel: *const u32,
     wd: usize,
 ) {
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        for j in j_begin..j_end {
-            let vj = panel.add(j * wd);
-            let vv: [S::V; NV] = array!(NV, |v| S::load(vj.add(v * l)));
-            for r in 0..G {
-                let pr = S::splat(*p[r].add(j - b.j0));
-                for v in 0..NV {
-                    acc[r][v] = S::fma(pr, vv[v], acc[r][v]);
+        for m in m_begin..m_end {
+            let vm = panel.add(m * wd);
+            for step in 0..D::STEPS {
+                let vv: [D::K; NV] = array!(NV, |v| D::load_k(vm.add(v * l), step));
+                for r in 0..G {
+                    let pr = D::splat_q(*p[r].add(m - b.j0 / D::E), step);
+                    for v in 0..NV {
+                        acc[r][v] = D::dot(acc[r][v], pr, vv[v]);
+                    }
                 }
             }
         }
@@ -415,33 +454,35 @@ unsafe fn segment<S: F32s, const G: usize, const NV: usize>(
 /// As [`pv`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn segment2<S: F32s, const G: usize, const NV: usize>(
+unsafe fn segment2<S: F32s, D: PairDot<S>, const G: usize, const NV: usize>(
     b: &Block,
-    pa: &[*const f32; G],
-    pb: &[*const f32; G],
+    pa: &[*const u32; G],
+    pb: &[*const u32; G],
     acc_a: &mut [[S::V; NV]; G],
     acc_b: &mut [[S::V; NV]; G],
-    j_begin: usize,
-    j_end: usize,
-    panel: *const f32,
+    m_begin: usize,
+    m_end: usize,
+    panel: *const u32,
     wd: usize,
 ) {
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        for j in j_begin..j_end {
-            let vj = panel.add(j * wd);
-            let vv: [S::V; NV] = array!(NV, |v| S::load(vj.add(v * l)));
-            for r in 0..G {
-                let pr = S::splat(*pa[r].add(j - b.j0));
-                for v in 0..NV {
-                    acc_a[r][v] = S::fma(pr, vv[v], acc_a[r][v]);
+        for m in m_begin..m_end {
+            let vm = panel.add(m * wd);
+            for step in 0..D::STEPS {
+                let vv: [D::K; NV] = array!(NV, |v| D::load_k(vm.add(v * l), step));
+                for r in 0..G {
+                    let pr = D::splat_q(*pa[r].add(m - b.j0 / D::E), step);
+                    for v in 0..NV {
+                        acc_a[r][v] = D::dot(acc_a[r][v], pr, vv[v]);
+                    }
                 }
-            }
-            for r in 0..G {
-                let pr = S::splat(*pb[r].add(j - b.j0));
-                for v in 0..NV {
-                    acc_b[r][v] = S::fma(pr, vv[v], acc_b[r][v]);
+                for r in 0..G {
+                    let pr = D::splat_q(*pb[r].add(m - b.j0 / D::E), step);
+                    for v in 0..NV {
+                        acc_b[r][v] = D::dot(acc_b[r][v], pr, vv[v]);
+                    }
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use super::bf16::PairDot;
 use super::block::Block;
 use super::KEY_CHUNK;
 use crate::simd::{array, F32s};
@@ -13,7 +14,7 @@ use crate::simd::{array, F32s};
 /// # Safety
 /// `S` supported; `b` validated by `simd_block`; NVS·LANES divides KEY_CHUNK.
 #[inline(always)]
-pub(super) unsafe fn scores<S: F32s, const NVS: usize, const RS: usize>(
+pub(super) unsafe fn scores<S: F32s, D: PairDot<S>, const NVS: usize, const RS: usize>(
     b: &Block,
     rows: usize,
     lo: usize,
@@ -43,9 +44,9 @@ pub(super) unsafe fn scores<S: F32s, const NVS: usize, const RS: usize>(
                 macro_rules! arm {
                     ($r:expr) => {
                         if one {
-                            scores_tile::<S, { $r }, 1>(b, r0, j)
+                            scores_tile::<S, D, { $r }, 1>(b, r0, j)
                         } else {
-                            scores_tile::<S, { $r }, NVS>(b, r0, j)
+                            scores_tile::<S, D, { $r }, NVS>(b, r0, j)
                         }
                     };
                 }
@@ -64,25 +65,31 @@ pub(super) unsafe fn scores<S: F32s, const NVS: usize, const RS: usize>(
     }
 }
 
-/// Scores of block rows r0..r0+R for keys j..j+NV·L:
-/// S[r][j - j0 + x] = scale · Σ_d q[r][d]·K[j + x][d].
+/// Scores of block rows r0..r0+R for keys j..j+NV·L: S[r][j - j0 + x] = scale · (q[r]·K[j + x]),
+/// the dot product over bf16 pairs of [`PairDot`] (the order of the `bf16` module docs).
 ///
 /// # Safety
 /// As [`scores`]; j is a multiple of NV·L, which divides KEY_CHUNK.
 #[inline(always)]
-unsafe fn scores_tile<S: F32s, const R: usize, const NV: usize>(b: &Block, r0: usize, j: usize) {
+unsafe fn scores_tile<S: F32s, D: PairDot<S>, const R: usize, const NV: usize>(
+    b: &Block,
+    r0: usize,
+    j: usize,
+) {
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        let qp: [*const f32; R] = array!(R, |r| b.q.add(b.row_off(r0 + r)));
-        let kb = b.kt.add((j / KEY_CHUNK) * KEY_CHUNK * b.hd + j % KEY_CHUNK);
+        let qp: [*const u32; R] = array!(R, |r| b.q2.add((r0 + r) * b.hs).cast_const());
+        let kb = b.kt.add((j / KEY_CHUNK) * KEY_CHUNK * b.hs + j % KEY_CHUNK);
         let mut acc = [[S::splat(0.0); NV]; R];
-        for d in 0..b.hd {
-            let kv: [S::V; NV] = array!(NV, |v| S::load(kb.add(d * KEY_CHUNK + v * l)));
-            for r in 0..R {
-                let qb = S::splat(*qp[r].add(d));
-                for v in 0..NV {
-                    acc[r][v] = S::fma(qb, kv[v], acc[r][v]);
+        for p in 0..b.hs {
+            for step in 0..D::STEPS {
+                let kv: [D::K; NV] = array!(NV, |v| D::load_k(kb.add(p * KEY_CHUNK + v * l), step));
+                for r in 0..R {
+                    let qb = D::splat_q(*qp[r].add(p), step);
+                    for v in 0..NV {
+                        acc[r][v] = D::dot(acc[r][v], qb, kv[v]);
+                    }
                 }
             }
         }

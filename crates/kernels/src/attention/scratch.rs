@@ -9,10 +9,14 @@ pub struct AttnScratch {
     pub(super) scores: Vec<f32>,
     /// [n_slots, rows_per_slot] 1/Σ per row.
     pub(super) inv: Vec<f32>,
-    /// [n_head_kv, ld / KEY_CHUNK, head_dim, KEY_CHUNK] K transposed in key panels, zero padded.
-    pub(super) kt: Vec<f32>,
-    /// [n_head_kv, head_dim / vd, ld, vd] V in head-dim panels of vd columns (last one narrower).
-    pub(super) vt: Vec<f32>,
+    /// [n_head_kv, ld / KEY_CHUNK, hs, KEY_CHUNK] K transposed in key panels of slots (f32, or
+    /// bf16 pairs: hs = head_dim or head_dim.div_ceil(2)), zero padded (allocated as head_dim).
+    pub(super) kt: Vec<u32>,
+    /// [n_slots, rows_per_slot, hs] the block's query rows as slots.
+    pub(super) q2: Vec<u32>,
+    /// [n_head_kv, head_dim / vd, ld, vd] V in head-dim panels of vd columns (last one narrower),
+    /// rows of slots (one key, or a bf16 pair of keys).
+    pub(super) vt: Vec<u32>,
     max_tokens: usize,
     n_slots: usize,
     pub(super) rows_per_slot: usize,
@@ -47,8 +51,9 @@ impl AttnScratch {
         AttnScratch {
             scores: vec![0.0; n_slots * rows_per_slot * ld],
             inv: vec![0.0; n_slots * rows_per_slot],
-            kt: vec![0.0; n_head_kv * head_dim * ld],
-            vt: vec![0.0; n_head_kv * head_dim * ld],
+            kt: vec![0; n_head_kv * head_dim * ld],
+            q2: vec![0; n_slots * rows_per_slot * head_dim],
+            vt: vec![0; n_head_kv * head_dim * ld],
             max_tokens,
             n_slots,
             rows_per_slot,
@@ -89,9 +94,13 @@ impl AttnScratch {
             );
         }
         let kt_len = shape.n_head_kv * shape.head_dim * self.ld();
+        let q2_len = self.n_slots * self.rows_per_slot * shape.head_dim;
+        if self.q2.len() < q2_len {
+            self.q2.resize(q2_len, 0);
+        }
         if self.kt.len() < kt_len {
-            self.kt.resize(kt_len, 0.0);
-            self.vt.resize(kt_len, 0.0);
+            self.kt.resize(kt_len, 0);
+            self.vt.resize(kt_len, 0);
         }
     }
 }

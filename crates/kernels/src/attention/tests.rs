@@ -6,10 +6,20 @@ fn rand_vec(n: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
 }
 
-/// Straightforward f64 softmax attention.
-fn reference(q: &[f32], k: &[f32], v: &[f32], s: &AttnShape) -> Vec<f64> {
+/// x rounded to bf16 as the scores round q and k (`bf16::to_bf16`), widened to f64.
+fn bf(x: f32) -> f64 {
+    f32::from_bits((super::bf16::to_bf16(x) as u32) << 16) as f64
+}
+
+/// Straightforward f64 softmax attention, with the kernels' bf16 roundings if `s.bf16`: of q,
+/// k and v, and of each exp(s - max) (divided by the exact Σ). Returns the outputs and, per output, a
+/// tolerance for two probabilities that the kernel's f32 exp rounds to the neighbouring bf16:
+/// 2^-7 · (2 · max_j p_j·|v_j|).
+fn reference(q: &[f32], k: &[f32], v: &[f32], s: &AttnShape) -> (Vec<f64>, Vec<f64>) {
+    let bf = |x: f32| if s.bf16 { bf(x) } else { x as f64 };
     let hd = s.head_dim;
     let mut out = vec![0f64; q.len()];
+    let mut tol = vec![0f64; q.len()];
     for i in 0..s.n_tok {
         for h in 0..s.n_head {
             let kvh = h / (s.n_head / s.n_head_kv);
@@ -21,8 +31,8 @@ fn reference(q: &[f32], k: &[f32], v: &[f32], s: &AttnShape) -> Vec<f64> {
                 .map(|&j| {
                     (0..hd)
                         .map(|d| {
-                            q[(i * s.n_head + h) * hd + d] as f64
-                                * k[(j * s.n_head_kv + kvh) * hd + d] as f64
+                            bf(q[(i * s.n_head + h) * hd + d])
+                                * bf(k[(j * s.n_head_kv + kvh) * hd + d])
                         })
                         .sum::<f64>()
                         * s.scale as f64
@@ -32,19 +42,30 @@ fn reference(q: &[f32], k: &[f32], v: &[f32], s: &AttnShape) -> Vec<f64> {
             let e: Vec<f64> = sc.iter().map(|x| (x - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for d in 0..hd {
-                out[(i * s.n_head + h) * hd + d] = vis
-                    .iter()
-                    .zip(&e)
-                    .map(|(&j, p)| p / z * v[(j * s.n_head_kv + kvh) * hd + d] as f64)
-                    .sum();
+                let terms = vis.iter().zip(&e).map(|(&j, &p)| {
+                    let vj = bf(v[(j * s.n_head_kv + kvh) * hd + d]);
+                    let pr = if s.bf16 { bf(p as f32) } else { p };
+                    (pr / z * vj, if s.bf16 { p / z * vj.abs() } else { 0.0 })
+                });
+                let o = (i * s.n_head + h) * hd + d;
+                for (t, size) in terms {
+                    out[o] += t;
+                    tol[o] = tol[o].max(2.0 * size / 128.0);
+                }
             }
         }
     }
-    out
+    (out, tol)
 }
 
 #[test]
 fn matches_f64_reference_all_paths() {
+    for bf16 in [false, true] {
+        matches_f64_reference_all_paths_in(bf16);
+    }
+}
+
+fn matches_f64_reference_all_paths_in(bf16: bool) {
     let mut rng = StdRng::seed_from_u64(7);
     for &(n_tok, n_head, n_head_kv, head_dim, window) in &[
         (1, 3, 1, 256, None),
@@ -53,6 +74,8 @@ fn matches_f64_reference_all_paths() {
         (40, 3, 1, 256, Some(7)),
         (29, 12, 12, 32, None),
         (17, 6, 3, 40, None),
+        (13, 3, 1, 33, None),
+        (11, 4, 2, 7, Some(3)),
     ] {
         let shape = AttnShape {
             n_tok,
@@ -61,19 +84,23 @@ fn matches_f64_reference_all_paths() {
             head_dim,
             window,
             scale: 1.0 / 16.0,
+            bf16,
         };
         let q = rand_vec(n_tok * n_head * head_dim, &mut rng);
         let k = rand_vec(n_tok * n_head_kv * head_dim, &mut rng);
         let v = rand_vec(n_tok * n_head_kv * head_dim, &mut rng);
-        let want = reference(&q, &k, &v, &shape);
+        let (want, tol) = reference(&q, &k, &v, &shape);
         for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
             for threads in [1, 2, 3] {
                 let pool = ThreadPool::new(threads);
                 let mut s = AttnScratch::new(n_tok, threads);
                 let mut out = vec![f32::NAN; q.len()];
                 attention_with(isa, &q, &k, &v, &mut out, &shape, &mut s, &pool);
-                for (a, b) in out.iter().zip(&want) {
-                    assert!((*a as f64 - b).abs() < 2e-6, "{isa} {shape:?}: {a} vs {b}");
+                for ((a, b), t) in out.iter().zip(&want).zip(&tol) {
+                    assert!(
+                        (*a as f64 - b).abs() < 2e-6 + t,
+                        "{isa} {shape:?}: {a} vs {b}"
+                    );
                 }
             }
         }
@@ -85,6 +112,12 @@ fn matches_f64_reference_all_paths() {
 /// pairs) but must give the same bits; every path gives the scalar path's bits.
 #[test]
 fn tiling_invariance_and_scalar_twin() {
+    for bf16 in [false, true] {
+        tiling_invariance_and_scalar_twin_in(bf16);
+    }
+}
+
+fn tiling_invariance_and_scalar_twin_in(bf16: bool) {
     let mut rng = StdRng::seed_from_u64(9);
     for &(n_tok, hd, n_head, n_head_kv) in &[
         (1, 64, 3, 1),
@@ -97,6 +130,8 @@ fn tiling_invariance_and_scalar_twin() {
         (61, 32, 5, 5),
         (19, 40, 4, 2),
         (23, 72, 2, 2),
+        (9, 33, 3, 1),
+        (17, 5, 2, 2),
     ] {
         let q = rand_vec(n_tok * n_head * hd, &mut rng);
         let k = rand_vec(n_tok * n_head_kv * hd, &mut rng);
@@ -109,6 +144,7 @@ fn tiling_invariance_and_scalar_twin() {
             head_dim: hd,
             window: None,
             scale: 0.0625,
+            bf16,
         };
         let pool = ThreadPool::new(2);
         attention_with(
@@ -162,13 +198,21 @@ fn tiling_invariance_and_scalar_twin() {
     }
 }
 
-/// A windowed row depends only on its query and the keys in its window: embedding the same
-/// window in a longer sequence (other tokens before/after, so different blocks, pairs and
-/// chunk alignments) and using other thread counts must give the same bits.
+/// A windowed row depends only on its query, the keys in its window and the parity of the
+/// window's first key (bf16 pairs are keys (2m, 2m + 1) of the sequence): embedding the same
+/// window in a longer sequence at an even offset (other tokens before/after, so different
+/// blocks, token pairs and chunk alignments) and using other thread counts must give the same
+/// bits.
 #[test]
 fn windowed_row_invariant_to_surrounding_tokens() {
+    for bf16 in [false, true] {
+        windowed_row_invariant_to_surrounding_tokens_in(bf16);
+    }
+}
+
+fn windowed_row_invariant_to_surrounding_tokens_in(bf16: bool) {
     let mut rng = StdRng::seed_from_u64(10);
-    let (n, w, hd, pre, post) = (40, 5, 80, 7, 30);
+    let (n, w, hd, pre, post) = (40, 5, 80, 14, 30);
     let m = pre + n + post;
     let (q, k, v) = (
         rand_vec(m * 3 * hd, &mut rng),
@@ -185,6 +229,7 @@ fn windowed_row_invariant_to_surrounding_tokens() {
             head_dim: hd,
             window: Some(w),
             scale: 0.1,
+            bf16,
         };
         let mut o_small = vec![0f32; qb.len()];
         attention_with(
@@ -221,6 +266,12 @@ fn windowed_row_invariant_to_surrounding_tokens() {
 
 #[test]
 fn row_invariant_to_thread_count_and_scratch() {
+    for bf16 in [false, true] {
+        row_invariant_to_thread_count_and_scratch_in(bf16);
+    }
+}
+
+fn row_invariant_to_thread_count_and_scratch_in(bf16: bool) {
     let mut rng = StdRng::seed_from_u64(8);
     let shape = AttnShape {
         n_tok: 31,
@@ -229,6 +280,7 @@ fn row_invariant_to_thread_count_and_scratch() {
         head_dim: 64,
         window: Some(5),
         scale: 0.125,
+        bf16,
     };
     let q = rand_vec(31 * 3 * 64, &mut rng);
     let k = rand_vec(31 * 64, &mut rng);
@@ -283,6 +335,12 @@ fn batch_of_sequences_matches_each_alone() {
 }
 
 fn check_batch_of_sequences(lens: &[usize]) {
+    for bf16 in [false, true] {
+        check_batch_of_sequences_in(lens, bf16);
+    }
+}
+
+fn check_batch_of_sequences_in(lens: &[usize], bf16: bool) {
     let mut rng = StdRng::seed_from_u64(11);
     let mut seqs = Vec::new();
     let mut n_tok = 0;
@@ -298,6 +356,7 @@ fn check_batch_of_sequences(lens: &[usize]) {
             head_dim: 64,
             window,
             scale: 0.125,
+            bf16,
         };
         let (wq, wkv) = (3 * 64, 64);
         let q = rand_vec(n_tok * wq, &mut rng);
@@ -343,6 +402,7 @@ fn overlapping_sequences_are_rejected() {
         head_dim: 8,
         window: None,
         scale: 1.0,
+        bf16: false,
     };
     let x = vec![0f32; 4 * 8];
     let mut out = x.clone();

@@ -80,7 +80,7 @@ fn panel_rows(isa: Isa) -> (usize, usize, int8::Layout) {
     use int8::Layout::*;
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => (16 * tiles::I512.1, 16 * tiles::F512.1, Biased4),
+        Isa::Avx512 | Isa::Avx512Bf16 => (16 * tiles::I512.1, 16 * tiles::F512.1, Biased4),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Vnni => (8 * tiles::I256_VNNI.1, 8 * tiles::F256.1, Biased4),
         #[cfg(target_arch = "x86_64")]
@@ -336,7 +336,7 @@ impl PackedMatrix {
                         }
                         match isa {
                             #[cfg(target_arch = "x86_64")]
-                            Isa::Avx512 => run!(Avx512Vnni, Avx512, I512),
+                            Isa::Avx512 | Isa::Avx512Bf16 => run!(Avx512Vnni, Avx512, I512),
                             #[cfg(target_arch = "x86_64")]
                             Isa::Avx2Vnni => run!(AvxVnni, Avx2, I256_VNNI),
                             #[cfg(target_arch = "x86_64")]
@@ -373,7 +373,7 @@ impl PackedMatrix {
                         }
                         match isa {
                             #[cfg(target_arch = "x86_64")]
-                            Isa::Avx512 => run!(Avx512, F512),
+                            Isa::Avx512 | Isa::Avx512Bf16 => run!(Avx512, F512),
                             #[cfg(target_arch = "x86_64")]
                             Isa::Avx2 | Isa::Avx2Vnni => run!(Avx2, F256),
                             #[cfg(target_arch = "aarch64")]
@@ -548,7 +548,9 @@ unsafe fn quantize_range(isa: Isa, x: &[f32], cols: usize, s: &QuantPtrs, t0: us
         || unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => int8::quantize_rows::<int8_x86::Avx512Vnni>(x, cols, s, t0, t1),
+                Isa::Avx512 | Isa::Avx512Bf16 => {
+                    int8::quantize_rows::<int8_x86::Avx512Vnni>(x, cols, s, t0, t1)
+                }
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 | Isa::Avx2Vnni => {
                     int8::quantize_rows::<int8_x86::AvxVnni>(x, cols, s, t0, t1)

@@ -51,6 +51,11 @@ pub(crate) unsafe trait F32s: Copy {
     unsafe fn hsum(v: Self::V) -> f32;
     /// Maximum of the lanes.
     unsafe fn hmax(v: Self::V) -> f32;
+    /// Each lane's bits as a pair of bf16 (bits 16..32 = the odd element, 0..16 = the even
+    /// one): the odd element as an f32 (`bits & 0xffff_0000`).
+    unsafe fn bf16_odd(v: Self::V) -> Self::V;
+    /// As [`F32s::bf16_odd`], the even element (`bits << 16`).
+    unsafe fn bf16_even(v: Self::V) -> Self::V;
     /// [`WIDE`] virtual lanes: `WIDE / LANES` vectors, lanes in memory order (vector r holds
     /// virtual lanes r·LANES..(r+1)·LANES).
     type W: Copy + AsRef<[Self::V]> + AsMut<[Self::V]>;
@@ -240,6 +245,14 @@ unsafe impl F32s for Scalar {
     unsafe fn hmax(v: f32) -> f32 {
         v
     }
+    #[inline(always)]
+    unsafe fn bf16_odd(v: f32) -> f32 {
+        f32::from_bits(v.to_bits() & 0xffff_0000)
+    }
+    #[inline(always)]
+    unsafe fn bf16_even(v: f32) -> f32 {
+        f32::from_bits(v.to_bits() << 16)
+    }
     type W = [f32; WIDE];
     #[inline(always)]
     unsafe fn wsplat(x: f32) -> [f32; WIDE] {
@@ -258,6 +271,9 @@ pub(crate) fn on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the path (callers resolve it with `or_supported`).
         Isa::Avx512 => unsafe { x86::with_avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx512Bf16 => unsafe { x86::with_avx512_bf16(f) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2Vnni => unsafe { x86::with_avx2_vnni(f) },
@@ -307,7 +323,7 @@ macro_rules! dispatch_f32 {
         $crate::simd::on(isa, #[inline(always)] || match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `on` enabled AVX-512, which the CPU supports.
-            $crate::Isa::Avx512 => unsafe { $f::<$crate::simd::Avx512>($($arg),*) },
+            $crate::Isa::Avx512 | $crate::Isa::Avx512Bf16 => unsafe { $f::<$crate::simd::Avx512>($($arg),*) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `on` enabled AVX2+FMA, which the CPU supports.
             $crate::Isa::Avx2 | $crate::Isa::Avx2Vnni => unsafe { $f::<$crate::simd::Avx2>($($arg),*) },
@@ -424,7 +440,7 @@ mod tests {
                 #[inline(always)]
                 || match isa {
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => exp_all::<Avx512>(&xs),
+                    Isa::Avx512 | Isa::Avx512Bf16 => exp_all::<Avx512>(&xs),
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2 | Isa::Avx2Vnni => exp_all::<Avx2>(&xs),
                     #[cfg(target_arch = "aarch64")]

@@ -119,6 +119,19 @@ unsafe impl F32s for Neon {
             }
         }
     }
+    #[inline(always)]
+    unsafe fn bf16_odd(v: float32x4_t) -> float32x4_t {
+        unsafe {
+            vreinterpretq_f32_u32(vandq_u32(
+                vreinterpretq_u32_f32(v),
+                vdupq_n_u32(0xffff_0000),
+            ))
+        }
+    }
+    #[inline(always)]
+    unsafe fn bf16_even(v: float32x4_t) -> float32x4_t {
+        unsafe { vreinterpretq_f32_u32(vshlq_n_u32::<16>(vreinterpretq_u32_f32(v))) }
+    }
     type W = [float32x4_t; 4];
     #[inline(always)]
     unsafe fn wsplat(x: f32) -> [float32x4_t; 4] {

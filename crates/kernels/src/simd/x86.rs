@@ -40,6 +40,15 @@ pub(crate) unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` in a function compiled with the AVX-512 features plus AVX512_BF16.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL/VNNI/BF16, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c")]
+pub(crate) unsafe fn with_avx512_bf16<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// 8 f32 lanes in a ymm register.
 #[derive(Clone, Copy)]
 pub(crate) struct Avx2;
@@ -117,6 +126,14 @@ unsafe impl F32s for Avx2 {
                 _mm256_extractf128_ps::<1>(v),
             ))
         }
+    }
+    #[inline(always)]
+    unsafe fn bf16_odd(v: __m256) -> __m256 {
+        unsafe { _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(-65536))) }
+    }
+    #[inline(always)]
+    unsafe fn bf16_even(v: __m256) -> __m256 {
+        unsafe { _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_castps_si256(v))) }
     }
     type W = [__m256; 2];
     #[inline(always)]
@@ -216,6 +233,19 @@ unsafe impl F32s for Avx512 {
             let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
             Avx2::hmax(_mm256_max_ps(lo, hi))
         }
+    }
+    #[inline(always)]
+    unsafe fn bf16_odd(v: __m512) -> __m512 {
+        unsafe {
+            _mm512_castsi512_ps(_mm512_and_si512(
+                _mm512_castps_si512(v),
+                _mm512_set1_epi32(-65536),
+            ))
+        }
+    }
+    #[inline(always)]
+    unsafe fn bf16_even(v: __m512) -> __m512 {
+        unsafe { _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_castps_si512(v))) }
     }
     type W = [__m512; 1];
     #[inline(always)]

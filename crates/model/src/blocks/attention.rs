@@ -28,6 +28,10 @@ pub struct AttnWeights {
     pub output: PackedMatrix,
     /// [n_embd] attn_output.bias, added by the caller
     pub output_bias: Option<Vec<f32>>,
+    /// Attention in bf16 (`AttnShape::bf16`): when attn_q, attn_k and attn_v are all stored
+    /// with fewer than 8 bits per weight (K-quants, Q4_0..Q5_1, IQ4_NL), whose rounding
+    /// dwarfs bf16's; f32 for F32, F16, BF16 and Q8_0 weights.
+    pub bf16: bool,
 }
 
 /// Widths of the attention of one model.
@@ -73,16 +77,21 @@ impl AttnWeights {
     ) -> Result<AttnWeights, ModelError> {
         let n = |t: &str, kind: &str| format!("blk.{il}.{t}.{kind}");
         let (n_embd, n_q, n_kv) = (d.n_embd, d.n_q(), d.n_kv());
-        let qkv = if l.has(&n("attn_qkv", "weight")) {
+        let parts = if l.has(&n("attn_qkv", "weight")) {
             // Some converters store Q, K and V already fused.
-            l.pack(&[l.linear(&n("attn_qkv", "weight"), n_embd, n_q + 2 * n_kv)?])?
+            vec![l.linear(&n("attn_qkv", "weight"), n_embd, n_q + 2 * n_kv)?]
         } else {
-            l.pack(&[
+            vec![
                 l.linear(&n("attn_q", "weight"), n_embd, n_q)?,
                 l.linear(&n("attn_k", "weight"), n_embd, n_kv)?,
                 l.linear(&n("attn_v", "weight"), n_embd, n_kv)?,
-            ])?
+            ]
         };
+        let bf16 = parts.iter().all(|p| {
+            let t = p.wtype();
+            t.block_bytes() * 8 < 8 * t.block_size()
+        });
+        let qkv = l.pack(&parts)?;
         let qkv_bias = if l.has(&n("attn_qkv", "bias")) {
             Some(l.vector(&n("attn_qkv", "bias"), n_q + 2 * n_kv)?)
         } else {
@@ -115,6 +124,7 @@ impl AttnWeights {
             qk_norm,
             output: l.pack(&[l.linear(&n("attn_output", "weight"), n_q, n_embd)?])?,
             output_bias: l.opt_vector(&n("attn_output", "bias"), n_embd)?,
+            bf16,
         })
     }
 
@@ -218,6 +228,7 @@ pub fn self_attention(
         head_dim: hd,
         window: opt.window,
         scale: opt.scale,
+        bf16: w.bf16,
     };
     kernels::attention_seqs(
         q,

@@ -138,6 +138,11 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// The storage type of the weights.
+    pub fn wtype(&self) -> WeightType {
+        self.wtype
+    }
+
     fn weight_ref(&self) -> WeightRef<'_> {
         WeightRef {
             wtype: self.wtype,
