@@ -3,11 +3,12 @@
 //! # Paths
 //! Every kernel exists for each [`Isa`] of the target architecture: `Scalar` (portable
 //! reference) everywhere; on x86-64 `Avx2` (AVX2+FMA, int8 via `vpmaddubsw`), `Avx2Vnni`
-//! (AVX-VNNI `vpdpbusd` on ymm) and `Avx512` (AVX-512 F/BW/VL/VNNI, `vpdpbusd` on zmm); on ARM64
+//! (AVX-VNNI `vpdpbusd` on ymm), `Avx512` (AVX-512 F/BW/VL/VNNI, `vpdpbusd` on zmm) and
+//! `Avx512Bf16` (+ AVX512_BF16: attention's bf16 pairs as `vdpbf16ps`); on ARM64
 //! `Neon` (f32 FMA, int8 via `smull`/`sadalp`), `NeonDotprod` (+ `sdot`) and `NeonI8mm`
 //! (+ `smmla` 2×8·8×2 tiles). Each target compiles only its own paths. [`active_isa`] picks the
 //! best the CPU supports at run time (`is_x86_feature_detected!` /
-//! `is_aarch64_feature_detected!`); `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512`
+//! `is_aarch64_feature_detected!`); `GGUFEMBED_KERNEL=scalar|avx2|avx2-novnni|avx2-vnni|avx512|avx512-bf16`
 //! or `scalar|neon|neon-dotprod|neon-i8mm` forces one (falling back, with one warning on stderr,
 //! if the CPU lacks it). Kernels are written once, generic over a small SIMD trait, and
 //! instantiated inside thin `#[target_feature]` trampolines. The `*_with` functions and
@@ -49,7 +50,13 @@
 //!   exp polynomial shared by every path) and are bit-identical on every path.
 //! * [`attention`] is an exact two-pass softmax in f32 over each query's own key window; every
 //!   path, the scalar one included, runs the same generic body (scores and P·V are FMA chains in
-//!   index order, so only the softmax sums are reductions).
+//!   index order, so only the softmax sums are reductions). With [`AttnShape::bf16`], q, k, v
+//!   and the probabilities are rounded to bf16 (nearest-even; |x| < 2^-30 to 0) and the chains
+//!   run over pairs of elements as `vdpbf16ps` defines them: per pair the odd element's product,
+//!   then the even one's, each an FMA (the products are exact). `Avx512Bf16` runs one
+//!   `vdpbf16ps` per pair (twice the f32 FMA rate); the other paths the two FMAs, so they agree
+//!   bit for bit. The model uses it when a layer's q/k/v weights have under 8 bits per weight,
+//!   whose own rounding error is far larger.
 //!
 //! # Reduction order
 //! Every f32 reduction (the dot products of [`dot`], [`rms_norm`] and [`l2_normalize`],

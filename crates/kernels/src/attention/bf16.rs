@@ -1,16 +1,20 @@
-//! The scores' bf16 pair products: Q and K rounded to bf16, multiplied in pairs of the head
-//! dimension as x86's `vdpbf16ps` does, on every path.
+//! Attention's bf16 pair products ([`AttnShape::bf16`](super::AttnShape::bf16)): q, k, v and
+//! the probabilities rounded to bf16 ([`to_bf16`]), multiplied in pairs as x86's `vdpbf16ps`
+//! does, on every path.
 //!
 //! A score's chain over the head dimension d = 0..hd runs, per pair p (elements 2p and 2p + 1;
 //! an odd hd pads the last pair with 0):
 //! `acc = fma(q[2p+1], k[2p+1], acc); acc = fma(q[2p], k[2p], acc)`: the odd element first,
 //! each product exact (bf16 × bf16 fits in f32) and each sum rounded to f32, nearest-even.
+//! P·V's chain over the keys pairs keys (2m, 2m + 1) of the sequence the same way (a key
+//! outside the row's window, or past the end, has probability 0 and adds exactly nothing).
 //! That is `vdpbf16ps`'s definition (Intel SDM; checked bit for bit on Zen 4), so the
 //! [`Avx512Bf16`](crate::Isa::Avx512Bf16) path runs one instruction per pair and 32 products per
 //! zmm, twice the f32 FMA rate, and every other path runs the same two FMAs ([`Fma`]).
 //! `vdpbf16ps` treats denormal inputs and results as zero; [`to_bf16`] flushes every
 //! |x| < 2^-30 to zero, so no input is denormal and no partial sum can be (every nonzero
 //! product and sum is a multiple of 2^-74), and the FMA paths need no flushing to agree.
+//! [`Exact`] is the f32 attention in the same slot form (one element per slot).
 
 use crate::simd::{F32s, Scalar};
 

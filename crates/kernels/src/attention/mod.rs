@@ -10,13 +10,19 @@
 //! 2. an exact softmax per row over [lo, hi) (max, exp(s - max), sum);
 //! 3. out[r, :] = (Σ_j p[r, j]·V[j, :]) / sum, vectorized over the head dimension.
 //!
+//! Operands live in 32-bit *slots*: one f32, or with [`AttnShape::bf16`] a bf16 pair (q and K
+//! pair along the head dimension, P and V along the keys: keys (2m, 2m + 1) of the sequence,
+//! a row's keys outside its window as zero probabilities), multiplied as the [`bf16`] module
+//! defines. The chains below then run over slots in order, two FMAs (or one `vdpbf16ps`) per
+//! slot.
+//!
 //! Every row's arithmetic depends only on that row and its key range, so results do not depend
 //! on the thread count, the tile the row lands in, or the other sequences. Work is split across
 //! tiles only. Each score is one FMA chain over d in order, each output one FMA chain over keys
 //! in order, and the softmax sums run on 16 virtual lanes in a fixed order, so every path
 //! (scalar, AVX2, AVX-512, NEON) gives the same bits.
 //!
-//! Files: [`scratch`] (buffers), [`layout`] (K^T and V panels),
+//! Files: [`scratch`] (buffers), [`layout`] (K^T and V panels), [`bf16`] (the pair product),
 //! [`block`] (one work item: the only per-ISA code, a match choosing the vector
 //! type), [`scores`] (QK^T tiles), [`softmax`], [`pv`] (P·V tiles).
 

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 /// `vpdpbusd` on zmm: 16 columns per vector.
 pub(crate) struct Avx512Vnni;
 
-// SAFETY: used only inside `with_avx512` (AVX-512 F/BW/VL/VNNI present); weight pointers are
+// SAFETY: used only inside `with_avx512`/`with_avx512_bf16` (AVX-512 F/BW/VL/VNNI present); weight pointers are
 // 64-byte aligned (panel blocks are multiples of 64 bytes in an aligned buffer).
 unsafe impl Int8Isa for Avx512Vnni {
     const VL: usize = 16;

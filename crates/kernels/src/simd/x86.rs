@@ -162,7 +162,7 @@ unsafe fn hmax128(v: __m128) -> f32 {
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512;
 
-// SAFETY: only used inside `with_avx512` (the CPU has AVX-512F); pointers valid for 16 lanes
+// SAFETY: only used inside `with_avx512`/`with_avx512_bf16` (the CPU has AVX-512F); pointers valid for 16 lanes
 // per the trait contract.
 unsafe impl F32s for Avx512 {
     const LANES: usize = 16;
