@@ -53,6 +53,9 @@ pub(super) unsafe trait PairDot<S: F32s> {
     const E: usize;
     /// Steps per slot: 2 (odd elements, then even ones, as f32 FMAs) or 1.
     const STEPS: usize;
+    /// 32-bit words per query / probability slot as [`PairDot::pack`] stores it: 1, or 2 for
+    /// [`Fma`] (its two elements as bf16-rounded f32, broadcast straight from memory).
+    const QW: usize;
     /// The same arithmetic on one lane (for the columns left over from whole vectors).
     type One: PairDot<Scalar>;
     /// Keys prepared for one step.
@@ -60,8 +63,20 @@ pub(super) unsafe trait PairDot<S: F32s> {
     /// A broadcast query pair prepared for one step.
     type Q: Copy;
     unsafe fn load_k(p: *const u32, step: usize) -> Self::K;
-    unsafe fn splat_q(pair: u32, step: usize) -> Self::Q;
+    /// The slot at `p` (QW words) broadcast for `step`.
+    unsafe fn splat_q(p: *const u32, step: usize) -> Self::Q;
+    /// Store the elements (x0, x1) (x1 ignored if E = 1) as one query / probability slot of QW
+    /// words at `dst`.
+    unsafe fn pack(dst: *mut u32, x0: f32, x1: f32);
     unsafe fn dot(acc: S::V, q: Self::Q, k: Self::K) -> S::V;
+}
+
+/// Whether a register tile of `acc` accumulators over `nv` key (or V) vectors fits `S`'s
+/// registers with `D`'s prepared keys (STEPS·nv) and a broadcast: spilled accumulators would
+/// chain their FMAs through memory.
+#[inline(always)]
+pub(super) fn fits<S: F32s, D: PairDot<S>>(acc: usize, nv: usize) -> bool {
+    acc + D::STEPS * nv < S::REGS
 }
 
 /// Two f32 FMAs per pair: the odd elements (step 0), then the even ones (step 1).
@@ -71,6 +86,7 @@ pub(super) struct Fma;
 unsafe impl<S: F32s> PairDot<S> for Fma {
     const E: usize = 2;
     const STEPS: usize = 2;
+    const QW: usize = 2;
     type One = Fma;
     type K = S::V;
     type Q = S::V;
@@ -87,14 +103,54 @@ unsafe impl<S: F32s> PairDot<S> for Fma {
         }
     }
     #[inline(always)]
-    unsafe fn splat_q(pair: u32, step: usize) -> S::V {
-        let bits = if step == 0 {
-            pair & 0xffff_0000
-        } else {
-            pair << 16
-        };
+    unsafe fn splat_q(p: *const u32, step: usize) -> S::V {
+        // SAFETY: per the trait contract (the slot is 2 words: even element, then odd).
+        unsafe { S::splat(*p.cast::<f32>().add(1 - step)) }
+    }
+    #[inline(always)]
+    unsafe fn pack(dst: *mut u32, x0: f32, x1: f32) {
+        // SAFETY: per the trait contract.
+        unsafe {
+            *dst = (to_bf16(x0) as u32) << 16;
+            *dst.add(1) = (to_bf16(x1) as u32) << 16;
+        }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: S::V, q: S::V, k: S::V) -> S::V {
+        // SAFETY: per the trait contract.
+        unsafe { S::fma(q, k, acc) }
+    }
+}
+
+/// [`Fma`]'s arithmetic on [`Dpbf16`]'s query / probability slots (one packed pair per word):
+/// the columns of a V panel left over from whole vectors on the `vdpbf16ps` path.
+pub(super) struct FmaOnPairs;
+
+// SAFETY: lane arithmetic of `S` only; loads `S::LANES` lanes.
+unsafe impl<S: F32s> PairDot<S> for FmaOnPairs {
+    const E: usize = 2;
+    const STEPS: usize = 2;
+    const QW: usize = 1;
+    type One = FmaOnPairs;
+    type K = S::V;
+    type Q = S::V;
+    #[inline(always)]
+    unsafe fn load_k(p: *const u32, step: usize) -> S::V {
+        // SAFETY: per the trait contract.
+        unsafe { <Fma as PairDot<S>>::load_k(p, step) }
+    }
+    #[inline(always)]
+    unsafe fn splat_q(p: *const u32, step: usize) -> S::V {
+        // SAFETY: per the trait contract.
+        let w = unsafe { *p };
+        let bits = if step == 0 { w & 0xffff_0000 } else { w << 16 };
         // SAFETY: per the trait contract.
         unsafe { S::splat(f32::from_bits(bits)) }
+    }
+    #[inline(always)]
+    unsafe fn pack(dst: *mut u32, x0: f32, x1: f32) {
+        // SAFETY: per the trait contract.
+        unsafe { *dst = pair(x0, x1) }
     }
     #[inline(always)]
     unsafe fn dot(acc: S::V, q: S::V, k: S::V) -> S::V {
@@ -110,6 +166,7 @@ pub(super) struct Exact;
 unsafe impl<S: F32s> PairDot<S> for Exact {
     const E: usize = 1;
     const STEPS: usize = 1;
+    const QW: usize = 1;
     type One = Exact;
     type K = S::V;
     type Q = S::V;
@@ -119,9 +176,14 @@ unsafe impl<S: F32s> PairDot<S> for Exact {
         unsafe { S::load(p.cast::<f32>()) }
     }
     #[inline(always)]
-    unsafe fn splat_q(x: u32, _: usize) -> S::V {
+    unsafe fn splat_q(p: *const u32, _: usize) -> S::V {
         // SAFETY: per the trait contract.
-        unsafe { S::splat(f32::from_bits(x)) }
+        unsafe { S::splat(*p.cast::<f32>()) }
+    }
+    #[inline(always)]
+    unsafe fn pack(dst: *mut u32, x0: f32, _: f32) {
+        // SAFETY: per the trait contract.
+        unsafe { *dst = x0.to_bits() }
     }
     #[inline(always)]
     unsafe fn dot(acc: S::V, q: S::V, k: S::V) -> S::V {
@@ -150,7 +212,8 @@ pub(super) struct Dpbf16;
 unsafe impl PairDot<crate::simd::Avx512> for Dpbf16 {
     const E: usize = 2;
     const STEPS: usize = 1;
-    type One = Fma;
+    const QW: usize = 1;
+    type One = FmaOnPairs;
     type K = std::arch::x86_64::__m512bh;
     type Q = std::arch::x86_64::__m512bh;
     #[inline(always)]
@@ -161,10 +224,15 @@ unsafe impl PairDot<crate::simd::Avx512> for Dpbf16 {
         unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(p.cast())) }
     }
     #[inline(always)]
-    unsafe fn splat_q(pair: u32, _: usize) -> Self::Q {
+    unsafe fn splat_q(p: *const u32, _: usize) -> Self::Q {
         use std::arch::x86_64::*;
-        // SAFETY: as above (a relabelling of 64 bytes).
-        unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(pair as i32)) }
+        // SAFETY: p is valid for one word (trait contract); a relabelling of 64 bytes as above.
+        unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*p as i32)) }
+    }
+    #[inline(always)]
+    unsafe fn pack(dst: *mut u32, x0: f32, x1: f32) {
+        // SAFETY: per the trait contract.
+        unsafe { *dst = pair(x0, x1) }
     }
     #[inline(always)]
     unsafe fn dot(
@@ -216,7 +284,11 @@ mod tests {
             };
             let acc: [f32; 16] = std::array::from_fn(|_| val(&mut rng));
             let k: [u32; 16] = std::array::from_fn(|_| pair(val(&mut rng), val(&mut rng)));
-            let q = pair(val(&mut rng), val(&mut rng));
+            let (q0, q1) = (val(&mut rng), val(&mut rng));
+            let q = pair(q0, q1);
+            let mut q_fma = [0u32; 2];
+            // SAFETY: q_fma holds 2 words.
+            unsafe { <Fma as PairDot<Scalar>>::pack(q_fma.as_mut_ptr(), q0, q1) };
             let mut got = [0f32; 16];
             crate::simd::on(
                 crate::Isa::Avx512Bf16,
@@ -227,7 +299,7 @@ mod tests {
                     unsafe {
                         let r = <Dpbf16 as PairDot<Avx512>>::dot(
                             Avx512::load(acc.as_ptr()),
-                            <Dpbf16 as PairDot<Avx512>>::splat_q(q, 0),
+                            <Dpbf16 as PairDot<Avx512>>::splat_q(&q, 0),
                             <Dpbf16 as PairDot<Avx512>>::load_k(k.as_ptr(), 0),
                         );
                         Avx512::store(got.as_mut_ptr(), r);
@@ -241,7 +313,7 @@ mod tests {
                     unsafe {
                         want = <Fma as PairDot<Scalar>>::dot(
                             want,
-                            <Fma as PairDot<Scalar>>::splat_q(q, step),
+                            <Fma as PairDot<Scalar>>::splat_q(q_fma.as_ptr(), step),
                             <Fma as PairDot<Scalar>>::load_k(&k[i], step),
                         );
                     }

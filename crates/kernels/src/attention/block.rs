@@ -8,7 +8,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::bf16::Dpbf16;
-use super::bf16::{pair, slot, Exact, Fma, PairDot};
+use super::bf16::{fits, Exact, Fma, PairDot};
 use super::layout::v_panel_width;
 use super::pv::pv;
 use super::scores::scores;
@@ -25,7 +25,7 @@ use crate::Isa;
 pub(super) struct Block {
     /// q: [n_tok, n_head·hd].
     pub(super) q: *const f32,
-    /// [rows][hs] this block's query rows as slots (filled by [`block`]).
+    /// [rows][hs·QW] this block's query rows as slots (filled by [`block`]).
     pub(super) q2: *mut u32,
     /// K^T panels of this KV head in slots: [ld / KEY_CHUNK][hs][KEY_CHUNK].
     pub(super) kt: *const u32,
@@ -100,7 +100,7 @@ pub(super) unsafe fn simd_block(
     let j0 = lo - lo % KEY_CHUNK;
     // Bounds every pointer below relies on.
     assert!(i0 < i1 && i1 <= shape.n_tok && hi <= shape.n_tok);
-    assert!(scores.len() >= rows * ld && inv.len() >= rows && q2.len() >= rows * hs);
+    assert!(scores.len() >= rows * ld && inv.len() >= rows && q2.len() >= rows * (hd + 1));
     assert!(hi.next_multiple_of(KEY_CHUNK) <= ld && hi + WIDE <= ld);
     assert!(kt.len() >= (g + 1) * hs * ld && vt.len() >= (g + 1) * hd * ld);
     assert!(q.len() == shape.n_tok * shape.n_head * hd);
@@ -187,25 +187,32 @@ unsafe fn block<
         let e = D::E;
         for r in 0..rows {
             let src = b.q.add(b.row_off(r));
-            let dst = b.q2.add(r * b.hs);
+            let dst = b.q2.add(r * b.hs * D::QW);
             for p in 0..b.hs {
                 let x1 = if e * p + 1 < b.hd {
                     *src.add(e * p + 1)
                 } else {
                     0.0
                 };
-                *dst.add(p) = slot(e, *src.add(e * p), x1);
+                D::pack(dst.add(p * D::QW), *src.add(e * p), x1);
             }
         }
         // 1. scores for the block's union key range
+        // (5-row tiles where RS or 6 rows would spill: the FMA pair emulation on 16 registers)
         if shape.window.is_none() && b.group <= 2 {
-            scores::<S, D, NVS, RS>(b, rows, lo, hi);
-        } else {
+            if fits::<S, D>(RS * NVS, NVS) {
+                scores::<S, D, NVS, RS>(b, rows, lo, hi);
+            } else {
+                scores::<S, D, NVS, 5>(b, rows, lo, hi);
+            }
+        } else if fits::<S, D>(6 * NVS, NVS) {
             scores::<S, D, NVS, 6>(b, rows, lo, hi);
+        } else {
+            scores::<S, D, NVS, 5>(b, rows, lo, hi);
         }
         // 2. exact softmax of each row over its own keys, then its probabilities as bf16
-        // pairs (key 2m, key 2m + 1), zero outside the row's keys, packed in place: pair m
-        // goes to element m - j0/2 <= 2m - j0, which has been read by then.
+        // slots of keys (2m, 2m + 1), zero outside the row's keys, packed in place: slot m
+        // goes to word (m - j0/2)·QW <= 2m - j0 (QW <= 2), whose values have been read by then.
         for r in 0..rows {
             let (lo_r, hi_r) = key_range(shape, b.i0 + r / b.group);
             let s = b.scores.add(r * b.ld);
@@ -222,7 +229,7 @@ unsafe fn block<
                 } else {
                     0.0
                 };
-                *p2.add(m - b.j0 / 2) = pair(even, odd);
+                D::pack(p2.add((m - b.j0 / 2) * D::QW), even, odd);
             }
         }
         // 3. out = P·V / Σ

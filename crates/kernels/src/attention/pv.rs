@@ -2,7 +2,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use super::bf16::PairDot;
+use super::bf16::{fits, PairDot};
 use super::block::Block;
 use super::{key_range, AttnShape, PV_KEYS};
 use crate::simd::{array, F32s, Scalar};
@@ -24,7 +24,14 @@ pub(super) unsafe fn pv<S: F32s, D: PairDot<S>, const NVP: usize, const RP: usiz
 ) {
     if shape.window.is_none() && b.group <= 2 {
         // SAFETY: per the function contract; global attention: every row's keys are lo..hi.
-        return unsafe { pv_rows::<S, D, RP>(b, rows, lo, hi) };
+        // (4-row tiles where RP rows would spill)
+        return unsafe {
+            if fits::<S, D>(2 * RP, 2) {
+                pv_rows::<S, D, RP>(b, rows, lo, hi)
+            } else {
+                pv_rows::<S, D, 4>(b, rows, lo, hi)
+            }
+        };
     }
     let n_tok_blk = rows / b.group;
     // SAFETY: per the function contract.
@@ -52,7 +59,9 @@ pub(super) unsafe fn pv<S: F32s, D: PairDot<S>, const NVP: usize, const RP: usiz
                 let je = (jb + PV_KEYS).min(hi);
                 let mut t = 0;
                 while t < n_tok_blk {
-                    let pair = t + 1 < n_tok_blk && b.group <= 4;
+                    // (token pairs only where their 2·group·NVP accumulators fit)
+                    let pair =
+                        t + 1 < n_tok_blk && b.group <= 4 && fits::<S, D>(2 * b.group * NVP, NVP);
                     let ra = clip(key_range(shape, b.i0 + t), jb, je);
                     let rb = if pair {
                         clip(key_range(shape, b.i0 + t + 1), jb, je)
@@ -305,7 +314,7 @@ unsafe fn rows_tile<S: F32s, D: PairDot<S>, const R: usize, const NV: usize>(
             for step in 0..D::STEPS {
                 let vv: [D::K; NV] = array!(NV, |v| D::load_k(vm.add(v * l), step));
                 for r in 0..R {
-                    let pr = D::splat_q(*p[r].add(m - b.j0 / D::E), step);
+                    let pr = D::splat_q(p[r].add((m - b.j0 / D::E) * D::QW), step);
                     for v in 0..NV {
                         acc[r][v] = D::dot(acc[r][v], pr, vv[v]);
                     }
@@ -438,7 +447,7 @@ unsafe fn segment<S: F32s, D: PairDot<S>, const G: usize, const NV: usize>(
             for step in 0..D::STEPS {
                 let vv: [D::K; NV] = array!(NV, |v| D::load_k(vm.add(v * l), step));
                 for r in 0..G {
-                    let pr = D::splat_q(*p[r].add(m - b.j0 / D::E), step);
+                    let pr = D::splat_q(p[r].add((m - b.j0 / D::E) * D::QW), step);
                     for v in 0..NV {
                         acc[r][v] = D::dot(acc[r][v], pr, vv[v]);
                     }
@@ -473,13 +482,13 @@ unsafe fn segment2<S: F32s, D: PairDot<S>, const G: usize, const NV: usize>(
             for step in 0..D::STEPS {
                 let vv: [D::K; NV] = array!(NV, |v| D::load_k(vm.add(v * l), step));
                 for r in 0..G {
-                    let pr = D::splat_q(*pa[r].add(m - b.j0 / D::E), step);
+                    let pr = D::splat_q(pa[r].add((m - b.j0 / D::E) * D::QW), step);
                     for v in 0..NV {
                         acc_a[r][v] = D::dot(acc_a[r][v], pr, vv[v]);
                     }
                 }
                 for r in 0..G {
-                    let pr = D::splat_q(*pb[r].add(m - b.j0 / D::E), step);
+                    let pr = D::splat_q(pb[r].add((m - b.j0 / D::E) * D::QW), step);
                     for v in 0..NV {
                         acc_b[r][v] = D::dot(acc_b[r][v], pr, vv[v]);
                     }

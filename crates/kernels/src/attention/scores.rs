@@ -79,14 +79,14 @@ unsafe fn scores_tile<S: F32s, D: PairDot<S>, const R: usize, const NV: usize>(
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        let qp: [*const u32; R] = array!(R, |r| b.q2.add((r0 + r) * b.hs).cast_const());
+        let qp: [*const u32; R] = array!(R, |r| b.q2.add((r0 + r) * b.hs * D::QW).cast_const());
         let kb = b.kt.add((j / KEY_CHUNK) * KEY_CHUNK * b.hs + j % KEY_CHUNK);
         let mut acc = [[S::splat(0.0); NV]; R];
         for p in 0..b.hs {
             for step in 0..D::STEPS {
                 let kv: [D::K; NV] = array!(NV, |v| D::load_k(kb.add(p * KEY_CHUNK + v * l), step));
                 for r in 0..R {
-                    let qb = D::splat_q(*qp[r].add(p), step);
+                    let qb = D::splat_q(qp[r].add(p * D::QW), step);
                     for v in 0..NV {
                         acc[r][v] = D::dot(acc[r][v], qb, kv[v]);
                     }

@@ -12,7 +12,7 @@ pub struct AttnScratch {
     /// [n_head_kv, ld / KEY_CHUNK, hs, KEY_CHUNK] K transposed in key panels of slots (f32, or
     /// bf16 pairs: hs = head_dim or head_dim.div_ceil(2)), zero padded (allocated as head_dim).
     pub(super) kt: Vec<u32>,
-    /// [n_slots, rows_per_slot, hs] the block's query rows as slots.
+    /// [n_slots, rows_per_slot, hs·QW <= head_dim + 1] the block's query rows as slots.
     pub(super) q2: Vec<u32>,
     /// [n_head_kv, head_dim / vd, ld, vd] V in head-dim panels of vd columns (last one narrower),
     /// rows of slots (one key, or a bf16 pair of keys).
@@ -52,7 +52,7 @@ impl AttnScratch {
             scores: vec![0.0; n_slots * rows_per_slot * ld],
             inv: vec![0.0; n_slots * rows_per_slot],
             kt: vec![0; n_head_kv * head_dim * ld],
-            q2: vec![0; n_slots * rows_per_slot * head_dim],
+            q2: vec![0; n_slots * rows_per_slot * (head_dim + 1)],
             vt: vec![0; n_head_kv * head_dim * ld],
             max_tokens,
             n_slots,
@@ -94,7 +94,7 @@ impl AttnScratch {
             );
         }
         let kt_len = shape.n_head_kv * shape.head_dim * self.ld();
-        let q2_len = self.n_slots * self.rows_per_slot * shape.head_dim;
+        let q2_len = self.n_slots * self.rows_per_slot * (shape.head_dim + 1);
         if self.q2.len() < q2_len {
             self.q2.resize(q2_len, 0);
         }

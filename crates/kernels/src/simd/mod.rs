@@ -30,6 +30,8 @@ use crate::Isa;
 /// `LANES` elements.
 pub(crate) unsafe trait F32s: Copy {
     const LANES: usize;
+    /// Vector registers of the path (register tiles are sized to fit them).
+    const REGS: usize;
     type V: Copy;
     unsafe fn splat(x: f32) -> Self::V;
     unsafe fn load(p: *const f32) -> Self::V;
@@ -177,6 +179,7 @@ pub(crate) struct Scalar;
 // SAFETY: plain Rust arithmetic; pointers are valid for 1 element per the trait contract.
 unsafe impl F32s for Scalar {
     const LANES: usize = 1;
+    const REGS: usize = 64;
     type V = f32;
     #[inline(always)]
     unsafe fn splat(x: f32) -> f32 {

@@ -43,6 +43,7 @@ pub(crate) struct Neon;
 // contract.
 unsafe impl F32s for Neon {
     const LANES: usize = 4;
+    const REGS: usize = 32;
     type V = float32x4_t;
     #[inline(always)]
     unsafe fn splat(x: f32) -> float32x4_t {

@@ -57,6 +57,7 @@ pub(crate) struct Avx2;
 // for 8 lanes per the trait contract.
 unsafe impl F32s for Avx2 {
     const LANES: usize = 8;
+    const REGS: usize = 16;
     type V = __m256;
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m256 {
@@ -166,6 +167,7 @@ pub(crate) struct Avx512;
 // per the trait contract.
 unsafe impl F32s for Avx512 {
     const LANES: usize = 16;
+    const REGS: usize = 32;
     type V = __m512;
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m512 {
