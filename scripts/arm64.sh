@@ -8,10 +8,11 @@
 #      and the NEON-only path runs as the best one);
 #   2. embeds 24 texts of tests/data/corpus.jsonl with all-MiniLM-L6-v2 Q8_0 ($GGUFEMBED_MINILM)
 #      on each forced ARM path (GGUFEMBED_KERNEL=neon|neon-dotprod|neon-i8mm) and with
-#      EmbeddingGemma Q8_0 ($GGUFEMBED_MODEL) on neon-i8mm, and requires the vector bytes of each
-#      to equal the x86-64 CLI's (the best x86 path): every path runs the same f32
-#      operations in the same order, reductions included (the kernels crate docs, "Reduction
-#      order"), so ARM64 and x86-64 vectors are identical bit for bit.
+#      EmbeddingGemma Q8_0 ($GGUFEMBED_MODEL) and Q4_K_M ($GGUFEMBED_MODEL_Q4_K_M: bf16 attention,
+#      `vdpbf16ps` on x86-64 with AVX512_BF16, two FMAs per pair on NEON) on neon-i8mm, and
+#      requires the vector bytes of each to equal the x86-64 CLI's (the best x86 path): every
+#      path runs the same f32 operations in the same order, reductions included (the kernels
+#      crate docs, "Reduction order"), so ARM64 and x86-64 vectors are identical bit for bit.
 # Installs what it needs idempotently: Debian's gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and
 # qemu-user (apt, only if missing) and the Rust target (rustup).
 set -euo pipefail
@@ -51,6 +52,7 @@ done
 # all-MiniLM-L6-v2 (its int8 GEMMs are the per-path code; loading it under emulation takes a
 # second); EmbeddingGemma (~25 s per load under emulation) runs once, on the i8mm path.
 : "${GGUFEMBED_MODEL:?set GGUFEMBED_MODEL to the EmbeddingGemma Q8_0 gguf (scripts/test.sh does)}"
+: "${GGUFEMBED_MODEL_Q4_K_M:?set GGUFEMBED_MODEL_Q4_K_M to the EmbeddingGemma Q4_K_M gguf (scripts/test.sh does)}"
 : "${GGUFEMBED_MINILM:?set GGUFEMBED_MINILM to the all-MiniLM-L6-v2 Q8_0 gguf (scripts/test.sh does)}"
 dir="${CARGO_TARGET_DIR:-target}"
 x86_bin="$dir/debug/ggufembed"
@@ -89,6 +91,7 @@ for kernel in neon neon-dotprod neon-i8mm; do
   check minilm "$GGUFEMBED_MINILM" "$tmp/plain.jsonl" "$kernel"
 done
 check embeddinggemma "$GGUFEMBED_MODEL" "$tmp/texts.jsonl" neon-i8mm
+check embeddinggemma-q4_k_m "$GGUFEMBED_MODEL_Q4_K_M" "$tmp/texts.jsonl" neon-i8mm
 # and without dotprod/i8mm the request falls back to NEON, saying so
 head -n 1 "$tmp/plain.jsonl" >"$tmp/one.jsonl"
 GGUFEMBED_KERNEL=neon-dotprod qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu "$arm_bin" \

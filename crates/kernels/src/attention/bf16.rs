@@ -124,8 +124,10 @@ unsafe impl<S: F32s> PairDot<S> for Fma {
 
 /// [`Fma`]'s arithmetic on [`Dpbf16`]'s query / probability slots (one packed pair per word):
 /// the columns of a V panel left over from whole vectors on the `vdpbf16ps` path.
+#[cfg(target_arch = "x86_64")]
 pub(super) struct FmaOnPairs;
 
+#[cfg(target_arch = "x86_64")]
 // SAFETY: lane arithmetic of `S` only; loads `S::LANES` lanes.
 unsafe impl<S: F32s> PairDot<S> for FmaOnPairs {
     const E: usize = 2;
