@@ -194,13 +194,24 @@ unsafe impl<S: F32s> PairDot<S> for Exact {
     }
 }
 
-/// Elements (x0, x1) as one slot of `e` elements: the bf16 [`pair`] if e = 2, else x0's bits.
+/// Elements per 32-bit slot for `shape`: 2 (bf16 pairs) if `shape.bf16`, else 1 (f32).
 #[inline(always)]
-pub(super) fn slot(e: usize, x0: f32, x1: f32) -> u32 {
-    if e == 2 {
-        pair(x0, x1)
+pub(super) fn slot_elems(shape: &super::AttnShape) -> usize {
+    if shape.bf16 {
+        2
     } else {
-        x0.to_bits()
+        1
+    }
+}
+
+/// The first `e` elements of `xs` as one slot: the bf16 [`pair`] (xs[0], xs[1]) if e = 2 (a
+/// missing xs[1] counts as 0), else xs[0]'s bits.
+#[inline(always)]
+pub(super) fn slot(e: usize, xs: &[f32]) -> u32 {
+    if e == 2 {
+        pair(xs[0], xs.get(1).copied().unwrap_or(0.0))
+    } else {
+        xs[0].to_bits()
     }
 }
 

@@ -8,7 +8,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::bf16::Dpbf16;
-use super::bf16::{fits, Exact, Fma, PairDot};
+use super::bf16::{fits, slot_elems, Exact, Fma, PairDot};
 use super::layout::v_panel_width;
 use super::pv::pv;
 use super::scores::scores;
@@ -59,8 +59,22 @@ impl Block {
         ((self.i0 + r / self.group) * self.n_head + self.h0 + r % self.group) * self.hd
     }
 
-    /// Block row r's probabilities as slots: element m - j0 / e holds (p[e·m], p[e·m + 1])
-    /// (bf16 pairs packed over the row's scores by [`block`]; the f32 scores themselves if
+    /// Block row r's query as D's slots: q itself if they are f32 (E = 1), else the row packed
+    /// into `q2` by [`block`].
+    #[inline(always)]
+    pub(super) unsafe fn q_row<S: F32s, D: PairDot<S>>(&self, r: usize) -> *const u32 {
+        // SAFETY: r < rows of the block (caller); q2 holds rows·hs·QW words.
+        unsafe {
+            if D::E == 1 {
+                self.q.add(self.row_off(r)).cast::<u32>()
+            } else {
+                self.q2.add(r * self.hs * D::QW).cast_const()
+            }
+        }
+    }
+
+    /// Block row r's probabilities as slots of QW words: slot m - j0 / e holds (p[e·m],
+    /// p[e·m + 1]) (packed over the row's scores by [`block`]; the f32 scores themselves if
     /// e = 1).
     #[inline(always)]
     pub(super) unsafe fn p_row(&self, r: usize) -> *const u32 {
@@ -93,7 +107,7 @@ pub(super) unsafe fn simd_block(
 ) {
     let group = shape.n_head / shape.n_head_kv;
     let hd = shape.head_dim;
-    let hs = hd.div_ceil(if shape.bf16 { 2 } else { 1 });
+    let hs = hd.div_ceil(slot_elems(shape));
     let rows = (i1 - i0) * group;
     let (lo, _) = key_range(shape, i0);
     let (_, hi) = key_range(shape, i1 - 1);
@@ -156,7 +170,8 @@ pub(super) unsafe fn simd_block(
     );
 }
 
-/// D: the scores' bf16 pair product ([`Dpbf16`] or its twin [`Fma`]); NVS: key vectors per
+/// D: the slot product of scores and P·V ([`Exact`] f32, or bf16 pairs: [`Dpbf16`] or its
+/// twin [`Fma`]); NVS: key vectors per
 /// score tile (6 rows × NVS); NVP: head-dim vectors per P·V tile
 /// (NVP·LANES = the V panel width); RP: rows per P·V tile of global attention with at most two
 /// query heads per K/V head ([`pv`]'s row-tile path, tiles of RP rows × 2 vectors); RS: rows
@@ -183,18 +198,20 @@ unsafe fn block<
     debug_assert_eq!(NVP * S::LANES, b.vd, "V panel width");
     // SAFETY: per the function contract.
     unsafe {
-        // 0. the block's query rows as slots
+        // 0. the block's query rows as bf16 slots (f32 slots are q itself: `Block::q_row`)
         let e = D::E;
-        for r in 0..rows {
-            let src = b.q.add(b.row_off(r));
-            let dst = b.q2.add(r * b.hs * D::QW);
-            for p in 0..b.hs {
-                let x1 = if e * p + 1 < b.hd {
-                    *src.add(e * p + 1)
-                } else {
-                    0.0
-                };
-                D::pack(dst.add(p * D::QW), *src.add(e * p), x1);
+        if e == 2 {
+            for r in 0..rows {
+                let src = b.q.add(b.row_off(r));
+                let dst = b.q2.add(r * b.hs * D::QW);
+                for p in 0..b.hs {
+                    let x1 = if 2 * p + 1 < b.hd {
+                        *src.add(2 * p + 1)
+                    } else {
+                        0.0
+                    };
+                    D::pack(dst.add(p * D::QW), *src.add(2 * p), x1);
+                }
             }
         }
         // 1. scores for the block's union key range
@@ -210,7 +227,7 @@ unsafe fn block<
         } else {
             scores::<S, D, NVS, 5>(b, rows, lo, hi);
         }
-        // 2. exact softmax of each row over its own keys, then its probabilities as bf16
+        // 2. exact softmax of each row over its own keys, then (bf16) its probabilities as
         // slots of keys (2m, 2m + 1), zero outside the row's keys, packed in place: slot m
         // goes to word (m - j0/2)·QW <= 2m - j0 (QW <= 2), whose values have been read by then.
         for r in 0..rows {
@@ -221,15 +238,15 @@ unsafe fn block<
                 continue;
             }
             let p2 = s.cast::<u32>();
-            for m in lo_r / 2..hi_r.div_ceil(2) {
-                let j = 2 * m;
+            for m in lo_r / e..hi_r.div_ceil(e) {
+                let j = e * m;
                 let even = if j >= lo_r { *s.add(j - b.j0) } else { 0.0 };
                 let odd = if j + 1 < hi_r {
                     *s.add(j + 1 - b.j0)
                 } else {
                     0.0
                 };
-                D::pack(p2.add((m - b.j0 / 2) * D::QW), even, odd);
+                D::pack(p2.add((m - b.j0 / e) * D::QW), even, odd);
             }
         }
         // 3. out = P·V / Σ

@@ -176,7 +176,7 @@ fn attention_exec(
     let rows_per_slot = scratch.rows_per_slot;
     let sp = SyncPtr(scratch.scores.as_mut_ptr());
     let ip = SyncPtr(scratch.inv.as_mut_ptr());
-    let q2_slot = scratch.rows_per_slot * (shape.head_dim + 1);
+    let q2_slot = scratch::q2_per_slot(scratch.rows_per_slot, shape.head_dim);
     let qp = SyncPtr(scratch.q2.as_mut_ptr());
     let op = SyncPtr(out.as_mut_ptr());
     let (kt, vt) = (&scratch.kt[..], &scratch.vt[..]);

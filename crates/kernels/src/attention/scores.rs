@@ -79,7 +79,7 @@ unsafe fn scores_tile<S: F32s, D: PairDot<S>, const R: usize, const NV: usize>(
     let l = S::LANES;
     // SAFETY: per the function contract.
     unsafe {
-        let qp: [*const u32; R] = array!(R, |r| b.q2.add((r0 + r) * b.hs * D::QW).cast_const());
+        let qp: [*const u32; R] = array!(R, |r| b.q_row::<S, D>(r0 + r));
         let kb = b.kt.add((j / KEY_CHUNK) * KEY_CHUNK * b.hs + j % KEY_CHUNK);
         let mut acc = [[S::splat(0.0); NV]; R];
         for p in 0..b.hs {

@@ -52,7 +52,7 @@ impl AttnScratch {
             scores: vec![0.0; n_slots * rows_per_slot * ld],
             inv: vec![0.0; n_slots * rows_per_slot],
             kt: vec![0; n_head_kv * head_dim * ld],
-            q2: vec![0; n_slots * rows_per_slot * (head_dim + 1)],
+            q2: vec![0; n_slots * q2_per_slot(rows_per_slot, head_dim)],
             vt: vec![0; n_head_kv * head_dim * ld],
             max_tokens,
             n_slots,
@@ -94,7 +94,7 @@ impl AttnScratch {
             );
         }
         let kt_len = shape.n_head_kv * shape.head_dim * self.ld();
-        let q2_len = self.n_slots * self.rows_per_slot * (shape.head_dim + 1);
+        let q2_len = self.n_slots * q2_per_slot(self.rows_per_slot, shape.head_dim);
         if self.q2.len() < q2_len {
             self.q2.resize(q2_len, 0);
         }
@@ -103,4 +103,10 @@ impl AttnScratch {
             self.vt.resize(kt_len, 0);
         }
     }
+}
+
+/// Words of one thread's packed query rows: `rows_per_slot` rows of at most head_dim + 1 words
+/// (hs·QW: f32, bf16 pairs, or an odd head_dim's pairs as two f32 words each).
+pub(super) fn q2_per_slot(rows_per_slot: usize, head_dim: usize) -> usize {
+    rows_per_slot * (head_dim + 1)
 }
